@@ -1,0 +1,357 @@
+"""The archive folder: the SQLite index (sqlite-utils) beside the run WARC files.
+
+    archive/
+      citearchive.db                  the index; Datasette opens it as is
+      warc/<run-id>.warc.gz           every HTTP exchange of a run
+      .lock                           held by the one process writing the archive
+
+The schema is built by named, ordered migrations (``MIGRATIONS``); the table and
+column names of DESIGN.md are the public interface. Rows that describe the
+manifest (documents, sources, footnotes, citations, claims, quotes) are synced
+from sources.toml on every run; captures and checks are evidence and only ever
+appended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from . import __version__
+from .errors import ArchiveError, ArchiveLockedError
+from .manifest import Manifest
+from .warcfile import WarcFile, recover_open_files
+
+DB_NAME = "citearchive.db"
+WARC_DIR = "warc"
+LOCK_NAME = ".lock"
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def quote_id(source_id: str, text: str) -> str:
+    """Stable id of a quote: the same passage of the same source keeps its id across edits."""
+    return "q-" + hashlib.sha256(f"{source_id}\n{text}".encode()).hexdigest()[:12]
+
+
+# --- schema -------------------------------------------------------------------------------
+
+def _m001_core(db: sqlite_utils.Database) -> None:
+    db["documents"].create(
+        {"id": str, "title": str, "author": str, "publisher": str, "published": str,
+         "language": str, "url": str, "file": str},
+        pk="id",
+    )  # fmt: skip
+    db["sources"].create(
+        {"id": str, "document_id": str, "url": str, "title": str, "publisher": str,
+         "published": str, "language": str, "notes": str, "alternates": str,
+         "resolved": int, "in_manifest": int},
+        pk="id", foreign_keys=[("document_id", "documents", "id")],
+    )  # fmt: skip
+    db["footnotes"].create(
+        {"document_id": str, "footnote": int, "text": str, "accessed": str},
+        pk=("document_id", "footnote"), foreign_keys=[("document_id", "documents", "id")],
+    )  # fmt: skip
+    db["citations"].create(
+        {"document_id": str, "footnote": int, "source_id": str, "text": str},
+        pk=("document_id", "footnote", "source_id"),
+        foreign_keys=[("document_id", "documents", "id"), ("source_id", "sources", "id")],
+    )  # fmt: skip
+    db["claims"].create(
+        {"id": str, "document_id": str, "footnote": int, "position": int, "text": str},
+        pk="id", foreign_keys=[("document_id", "documents", "id")],
+    )  # fmt: skip
+    db["quotes"].create(
+        {"id": str, "source_id": str, "position": int, "text": str, "prefix": str,
+         "suffix": str, "anchored_at": str},
+        pk="id", foreign_keys=[("source_id", "sources", "id")],
+    )  # fmt: skip
+    db["runs"].create(
+        {"id": str, "command": str, "started_at": str, "finished_at": str,
+         "tool_version": str, "user_agent": str, "settings": str, "warc_filename": str,
+         "summary": str},
+        pk="id",
+    )  # fmt: skip
+    db["captures"].create(
+        {"id": int, "run_id": str, "source_id": str, "requested_url": str, "url": str,
+         "method": str, "fetched_at": str, "status_code": int, "content_type": str,
+         "payload_sha256": str, "payload_length": int, "warc_filename": str,
+         "warc_offset": int, "warc_length": int, "warc_record_id": str,
+         "warc_payload_digest": str, "revisit_of": int, "charset": str,
+         "charset_source": str, "kind": str, "title": str, "author": str,
+         "published": str, "text": str, "text_sha256": str, "language": str,
+         "error": str, "error_kind": str, "suspect": str, "not_text": int,
+         "truncated": int, "redirects": str, "response_headers": str, "ip": str,
+         "tls": str, "tool_version": str, "user_agent": str, "attempts": int,
+         "duration_ms": int},
+        pk="id",
+        foreign_keys=[("source_id", "sources", "id"), ("run_id", "runs", "id"),
+                      ("revisit_of", "captures", "id")],
+    )  # fmt: skip
+    db["captures"].create_index(["source_id", "fetched_at"])
+    db["captures"].create_index(["payload_sha256"])
+    db["checks"].create(
+        {"id": int, "run_id": str, "kind": str, "subject": str, "outcome": str,
+         "detail": str, "checked_at": str, "source_id": str, "claim_id": str,
+         "capture_id": int},
+        pk="id",
+    )  # fmt: skip
+    db["checks"].create_index(["run_id"])
+    db["checks"].create_index(["kind", "subject"])
+
+
+def _m002_search(db: sqlite_utils.Database) -> None:
+    # Trigram FTS5 over title and text: substring search for Japanese (no word spaces),
+    # Russian and English. Terms shorter than three characters fall back to a scan
+    # (see search.py). External content, kept in sync by triggers.
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE captures_fts USING fts5(
+            title, text, content='captures', content_rowid='id', tokenize='trigram'
+        );
+        CREATE TRIGGER captures_fts_ai AFTER INSERT ON captures BEGIN
+            INSERT INTO captures_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+        END;
+        CREATE TRIGGER captures_fts_ad AFTER DELETE ON captures BEGIN
+            INSERT INTO captures_fts(captures_fts, rowid, title, text)
+            VALUES ('delete', old.id, old.title, old.text);
+        END;
+        CREATE TRIGGER captures_fts_au AFTER UPDATE ON captures BEGIN
+            INSERT INTO captures_fts(captures_fts, rowid, title, text)
+            VALUES ('delete', old.id, old.title, old.text);
+            INSERT INTO captures_fts(rowid, title, text) VALUES (new.id, new.title, new.text);
+        END;
+        """
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_core", _m001_core),
+    ("002_search", _m002_search),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not yet applied, in order; return their names."""
+    if "_migrations" not in db.table_names():
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    done = {row["name"] for row in db["_migrations"].rows}
+    applied = []
+    for name, step in MIGRATIONS:
+        if name in done:
+            continue
+        with db.conn:
+            step(db)
+            db["_migrations"].insert({"name": name, "applied_at": utcnow()})
+        applied.append(name)
+    return applied
+
+
+# --- the archive --------------------------------------------------------------------------
+
+class Archive:
+    """An archive folder. ``Archive.open(path)`` for reading; ``writer()`` to change it."""
+
+    def __init__(self, root: Path, db: sqlite_utils.Database) -> None:
+        self.root = root
+        self.db = db
+        self.warc_dir = root / WARC_DIR
+
+    @classmethod
+    def open(cls, root: str | Path, *, create: bool = True) -> Archive:
+        root = Path(root)
+        db_path = root / DB_NAME
+        if not db_path.exists() and not create:
+            raise ArchiveError(
+                f"{root}: no archive here (no {DB_NAME}); run `citearchive fetch` first"
+            )
+        if root.exists() and not root.is_dir():
+            raise ArchiveError(f"{root}: is a file, not an archive folder")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            db = sqlite_utils.Database(db_path)
+            db.execute("PRAGMA foreign_keys = OFF")
+            migrate(db)
+        except OSError as exc:
+            raise ArchiveError(f"{root}: cannot open archive: {exc.strerror or exc}") from None
+        except sqlite_utils.db.sqlite3.DatabaseError as exc:
+            raise ArchiveError(f"{db_path}: not a citearchive database ({exc})") from None
+        return cls(root, db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def locked(self) -> Iterator[Archive]:
+        """Hold the archive's write lock; a second writer gets ArchiveLockedError."""
+        fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise ArchiveLockedError(
+                    f"{self.root}: another citearchive process (pid {holder}) is writing this "
+                    "archive; wait for it to finish or use another --archive"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            recover_open_files(self.warc_dir)
+            yield self
+        finally:
+            os.close(fd)
+
+    # --- manifest -------------------------------------------------------------------------
+
+    def sync_manifest(self, manifest: Manifest) -> None:
+        """Make the manifest tables say what sources.toml says (captures are untouched)."""
+        db = self.db
+        with db.conn:
+            db["documents"].upsert_all(
+                (
+                    {"id": d.id, "title": d.title, "author": d.author, "publisher": d.publisher,
+                     "published": d.published, "language": d.language, "url": d.url,
+                     "file": str(d.file) if d.file else None}
+                    for d in manifest.documents
+                ),
+                pk="id",
+            )  # fmt: skip
+            db.execute("UPDATE sources SET in_manifest = 0")
+            db["sources"].upsert_all(
+                (
+                    {"id": s.id, "document_id": s.document or None, "url": s.url,
+                     "title": s.title, "publisher": s.publisher, "published": s.published,
+                     "language": s.language, "notes": s.notes,
+                     "alternates": json.dumps(list(s.alternates), ensure_ascii=False),
+                     "resolved": int(s.resolved), "in_manifest": 1}
+                    for s in manifest.sources
+                ),
+                pk="id",
+            )  # fmt: skip
+            for table in ("footnotes", "citations", "claims"):
+                db.execute(f"DELETE FROM {table}")
+            footnote_text = {(f.document, f.number): f.text for f in manifest.footnotes}
+            db["footnotes"].insert_all(
+                {"document_id": f.document, "footnote": f.number, "text": f.text,
+                 "accessed": f.accessed}
+                for f in manifest.footnotes
+            )  # fmt: skip
+            db["citations"].insert_all(
+                (
+                    {"document_id": s.document, "footnote": n, "source_id": s.id,
+                     "text": footnote_text.get((s.document, n))}
+                    for s in manifest.sources
+                    for n in s.footnotes
+                ),
+                replace=True,
+            )  # fmt: skip
+            db["claims"].insert_all(
+                {"id": claim_id(c.document, c.index), "document_id": c.document,
+                 "footnote": c.footnote, "position": c.index, "text": c.text}
+                for c in manifest.claims
+            )  # fmt: skip
+            wanted = {
+                quote_id(s.id, q): (s.id, i, q)
+                for s in manifest.sources
+                for i, q in enumerate(s.quotes, start=1)
+            }
+            existing = {row["id"] for row in db["quotes"].rows}
+            for qid in existing - set(wanted):
+                db["quotes"].delete(qid)
+            for qid, (sid, pos, text) in wanted.items():
+                if qid in existing:
+                    db["quotes"].update(qid, {"position": pos})
+                else:
+                    db["quotes"].insert({"id": qid, "source_id": sid, "position": pos,
+                                         "text": text})  # fmt: skip
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def start_run(self, command: str, *, settings: dict[str, Any], user_agent: str | None) -> str:
+        run_id = new_run_id()
+        with self.db.conn:
+            self.db["runs"].insert(
+                {"id": run_id, "command": command, "started_at": utcnow(),
+                 "tool_version": __version__, "user_agent": user_agent,
+                 "settings": json.dumps(settings, ensure_ascii=False)}
+            )  # fmt: skip
+        return run_id
+
+    def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        with self.db.conn:
+            self.db["runs"].update(
+                run_id,
+                {"finished_at": utcnow(), "summary": json.dumps(summary, ensure_ascii=False)},
+            )
+
+    def open_warc(self, run_id: str, *, level: int, info: dict[str, Any]) -> WarcFile:
+        name = f"{run_id}.warc.gz"
+        with self.db.conn:
+            self.db["runs"].update(run_id, {"warc_filename": name})
+        return WarcFile(self.warc_dir, name, level=level, info=info)
+
+    def warc_path(self, filename: str) -> Path:
+        return self.warc_dir / filename
+
+    # --- captures and checks --------------------------------------------------------------
+
+    def insert_captures(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert capture rows in one transaction; return their ids."""
+        ids = []
+        with self.db.conn:
+            table = self.db["captures"]
+            for row in rows:
+                ids.append(table.insert(_jsonify(row)).last_pk)
+        return ids
+
+    def insert_checks(self, rows: list[dict[str, Any]]) -> None:
+        with self.db.conn:
+            self.db["checks"].insert_all(_jsonify(r) for r in rows)
+
+    def captured_source_ids(self) -> set[str]:
+        """Sources with at least one successful capture (an HTTP 2xx with a stored record)."""
+        return {
+            row[0]
+            for row in self.db.execute(
+                "SELECT DISTINCT source_id FROM captures WHERE error IS NULL"
+            ).fetchall()
+        }
+
+    def find_payload(self, source_id: str, payload_sha256: str) -> dict[str, Any] | None:
+        """An earlier full (non-revisit) capture of this source with the same payload."""
+        rows = list(
+            self.db.query(
+                "SELECT * FROM captures WHERE source_id = ? AND payload_sha256 = ? "
+                "AND revisit_of IS NULL AND warc_filename IS NOT NULL ORDER BY id LIMIT 1",
+                [source_id, payload_sha256],
+            )
+        )
+        return rows[0] if rows else None
+
+
+def claim_id(document_id: str, position: int) -> str:
+    return f"{document_id}:{position}"
+
+
+def _jsonify(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+        for k, v in row.items()
+    }

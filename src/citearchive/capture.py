@@ -1,0 +1,426 @@
+"""The capture pipeline behind ``citearchive fetch``: sources -> WARC + SQLite rows.
+
+Network I/O runs on one asyncio event loop (httpx, bounded by a HostLimiter);
+main-text extraction, the expensive part (~40 ms a page), runs in a process pool
+over all cores; WARC records are appended as each capture completes, and capture
+rows are committed in batches, always *after* the WARC file holding their records
+has been fsynced. A crash or Ctrl-C at any point leaves the archive consistent: a
+rerun captures exactly the sources that have no successful capture row yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import difflib
+import hashlib
+import io
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from warcio.statusandheaders import StatusAndHeaders
+
+from . import __version__
+from .adapters import adapter_for
+from .config import Settings, resolve_settings
+from .errors import UsageError
+from .extract import Extraction, extract
+from .fetch import Exchange, FetchResult, HostLimiter, fetch, make_client
+from .manifest import Manifest, Source
+from .store import Archive, utcnow
+from .warcfile import RecordLocation, WarcFile
+
+FLUSH_EVERY_ROWS = 50
+FLUSH_EVERY_SECONDS = 1.0
+
+
+@dataclass
+class SourceOutcome:
+    """What happened to one source in a fetch run (one line of the summary)."""
+
+    source_id: str
+    url: str | None
+    status: str  # "captured" | "suspect" | "failed" | "skipped" | "unresolved"
+    capture_ids: list[int] = field(default_factory=list)
+    status_code: int | None = None
+    error: str | None = None
+    suspect: str | None = None
+    title: str | None = None
+    language: str | None = None
+    payload_sha256: str | None = None
+    revisit: bool = False
+    method: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FetchReport:
+    run_id: str | None
+    archive: str
+    warc_filename: str | None
+    outcomes: list[SourceOutcome]
+
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in ("captured", "suspect", "failed", "skipped", "unresolved")}
+        for o in self.outcomes:
+            out[o.status] += 1
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not any(o.status == "failed" for o in self.outcomes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "archive": self.archive,
+            "warc_filename": self.warc_filename,
+            "counts": self.counts(),
+            "ok": self.ok,
+            "sources": [o.to_dict() for o in self.outcomes],
+        }
+
+
+def select_sources(manifest: Manifest, source_ids: list[str] | None) -> list[Source]:
+    """The sources named (all when none are), with a "did you mean" for typos."""
+    if not source_ids:
+        return list(manifest.sources)
+    known = {s.id: s for s in manifest.sources}
+    chosen = []
+    for sid in source_ids:
+        if sid not in known:
+            close = difflib.get_close_matches(sid, list(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UsageError(f"{manifest.path}: no source with id '{sid}'{hint}")
+        chosen.append(known[sid])
+    return chosen
+
+
+def extract_job(
+    url: str, body: bytes, content_type: str | None, declared_language: str | None
+) -> Extraction:
+    """Extraction for one payload (runs in a worker process): site adapter, then generic."""
+    result = extract(body, content_type, url, declared_language)
+    adapter = adapter_for(url)
+    if adapter is not None and result.kind == "html" and result.text is not None:
+        html = body.decode(result.charset or "utf-8", errors="replace")
+        title, text = adapter.extract_text(url, html)
+        if text:
+            from .extract import text_sha256
+
+            result = dataclasses.replace(
+                result, title=title or result.title, text=text, text_sha256=text_sha256(text),
+                suspect=None if len(text) > 0 else result.suspect,
+            )  # fmt: skip
+    return result
+
+
+def fetch_sources(
+    manifest: Manifest,
+    archive_root: str | Path,
+    *,
+    source_ids: list[str] | None = None,
+    refresh: bool = False,
+    settings: Settings | None = None,
+    client_factory: Callable[[Settings], httpx.AsyncClient] | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[SourceOutcome], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> FetchReport:
+    """Capture the manifest's sources into the archive. Never raises for a failing source."""
+    chosen = select_sources(manifest, source_ids)
+    settings = settings or resolve_settings(manifest.settings)
+    archive = Archive.open(archive_root)
+    try:
+        with archive.locked():
+            archive.sync_manifest(manifest)
+            done = set() if refresh else archive.captured_source_ids()
+            outcomes: list[SourceOutcome] = []
+            todo: list[Source] = []
+            for s in chosen:
+                if not s.resolved:
+                    outcomes.append(SourceOutcome(s.id, None, "unresolved",
+                                                  error="no URL in sources.toml"))  # fmt: skip
+                elif s.id in done:
+                    outcomes.append(SourceOutcome(s.id, s.url, "skipped"))
+                else:
+                    todo.append(s)
+            for o in outcomes:
+                if progress:
+                    progress(o)
+            if on_start:
+                on_start(len(todo))
+            if not todo:
+                return FetchReport(None, str(archive.root), None, outcomes)
+            run_id = archive.start_run(
+                "fetch", settings=dataclasses.asdict(settings), user_agent=settings.user_agent
+            )
+            warc = archive.open_warc(
+                run_id, level=settings.warc_gzip_level, info=_warcinfo(settings)
+            )
+            own_pool = executor is None
+            pool = executor or ProcessPoolExecutor(max_workers=os.cpu_count() or 2)
+            runner = _Runner(archive, warc, run_id, settings, pool, progress)
+            try:
+                asyncio.run(runner.run(todo, client_factory or _default_client))
+            finally:
+                runner.flush()
+                warc.close()
+                if own_pool:
+                    pool_shutdown(pool)
+            ids: dict[str, list[int]] = {}
+            for cid, sid in archive.db.execute(
+                "SELECT id, source_id FROM captures WHERE run_id = ? ORDER BY id", [run_id]
+            ).fetchall():
+                ids.setdefault(sid, []).append(cid)
+            for o in runner.outcomes:
+                o.capture_ids = ids.get(o.source_id, [])
+            outcomes += runner.outcomes
+            report = FetchReport(run_id, str(archive.root), warc.name, outcomes)
+            archive.finish_run(run_id, report.counts())
+            return report
+    finally:
+        archive.close()
+
+
+def pool_shutdown(pool: Executor) -> None:
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _default_client(settings: Settings) -> httpx.AsyncClient:
+    return make_client(settings)
+
+
+def _warcinfo(settings: Settings) -> dict[str, Any]:
+    return {
+        "software": f"citearchive/{__version__} (warcio, httpx)",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        "http-header-user-agent": settings.user_agent,
+        "robots": "ignore (citations are fetched one page at a time, on request)",
+    }
+
+
+class _Runner:
+    """Holds the state of one fetch run on the event loop."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        warc: WarcFile,
+        run_id: str,
+        settings: Settings,
+        pool: Executor,
+        progress: Callable[[SourceOutcome], None] | None,
+    ) -> None:
+        self.pool = pool
+        self.archive = archive
+        self.warc = warc
+        self.run_id = run_id
+        self.settings = settings
+        self.progress = progress
+        self.outcomes: list[SourceOutcome] = []
+        self.pending: list[dict[str, Any]] = []
+        self.last_flush = time.monotonic()
+
+    async def run(
+        self, sources: list[Source], client_factory: Callable[[Settings], httpx.AsyncClient]
+    ) -> None:
+        limiter = HostLimiter(self.settings)
+        async with client_factory(self.settings) as client:
+            await asyncio.gather(*(self._source(client, limiter, s) for s in sources))
+
+    async def _source(self, client: httpx.AsyncClient, limiter: HostLimiter, s: Source) -> None:
+        assert s.url
+        outcome = SourceOutcome(s.id, s.url, "failed")
+        try:
+            targets = [(s.url, "live")] + [(u, "alternate") for u in s.alternates]
+            for url, method in targets:
+                row = await self._capture(client, limiter, s, url, method)
+                _fill_outcome(outcome, row)
+                if row["error"] is None:
+                    break
+            adapter = adapter_for(s.url)
+            if adapter is not None and outcome.status != "failed":
+                for extra in adapter.extra_urls(s.url):
+                    await self._capture(client, limiter, s, extra, "embed")
+        except Exception as exc:  # a bug must not stop the batch; it is recorded as data
+            outcome.status, outcome.error = "failed", f"internal error: {exc!r}"
+        self.outcomes.append(outcome)
+        self._maybe_flush(force=False)
+        if self.progress:
+            self.progress(outcome)
+
+    async def _capture(
+        self, client: httpx.AsyncClient, limiter: HostLimiter, s: Source, url: str, method: str
+    ) -> dict[str, Any]:
+        started = time.monotonic()
+        result = await fetch(client, url, self.settings, limiter=limiter)
+        row = self._base_row(s, url, method, result)
+        final = result.exchanges[-1] if result.exchanges else None
+        payload_sha = hashlib.sha256(result.body).hexdigest() if final and final.status_code else None
+        earlier = (
+            self.archive.find_payload(s.id, payload_sha)
+            if payload_sha and result.error is None
+            else None
+        )
+        locations = self._write_exchanges(result, revisit_of=earlier)
+        if final is not None and final.status_code is not None:
+            loc = locations[-1]
+            row.update(
+                payload_sha256=payload_sha, payload_length=len(result.body),
+                warc_filename=loc.filename, warc_offset=loc.offset, warc_length=loc.length,
+                warc_record_id=loc.record_id,
+                warc_payload_digest=(earlier or {}).get("warc_payload_digest")
+                or loc.payload_digest,
+            )  # fmt: skip
+        if earlier is not None:
+            row["revisit_of"] = earlier["id"]
+            for key in ("charset", "charset_source", "kind", "title", "author", "published",
+                        "text", "text_sha256", "language", "suspect", "not_text"):  # fmt: skip
+                row[key] = earlier[key]
+        elif final is not None and final.status_code is not None and result.body:
+            loop = asyncio.get_running_loop()
+            ex: Extraction = await loop.run_in_executor(
+                self.pool, extract_job, result.final_url, result.body,
+                result.content_type, s.language,
+            )  # fmt: skip
+            row.update(
+                charset=ex.charset, charset_source=ex.charset_source, kind=ex.kind,
+                title=ex.title, author=ex.author, published=ex.published, text=ex.text,
+                text_sha256=ex.text_sha256, language=ex.language,
+                suspect=ex.suspect if result.error is None else None,
+                not_text=int(ex.not_text),
+            )  # fmt: skip
+        row["duration_ms"] = int((time.monotonic() - started) * 1000)
+        self.pending.append(row)
+        return row
+
+    def _base_row(self, s: Source, url: str, method: str, r: FetchResult) -> dict[str, Any]:
+        final = r.exchanges[-1] if r.exchanges else None
+        return {
+            "run_id": self.run_id, "source_id": s.id, "requested_url": url,
+            "url": r.final_url, "method": method,
+            "fetched_at": _iso(final.started_at) if final else utcnow(),
+            "status_code": r.status_code, "content_type": r.content_type,
+            "error": r.error, "error_kind": r.error_kind,
+            "truncated": int(bool(final and final.truncated)),
+            "redirects": r.redirects,
+            "response_headers": [list(h) for h in final.response_headers] if final else None,
+            "ip": r.peer_ip, "tls": r.tls, "tool_version": __version__,
+            "user_agent": self.settings.user_agent, "attempts": r.attempts,
+        }  # fmt: skip
+
+    def _write_exchanges(
+        self, result: FetchResult, *, revisit_of: dict[str, Any] | None
+    ) -> list[RecordLocation]:
+        """Request + response records for every exchange; the last location is the final
+        response (or its revisit record)."""
+        builder = self.warc.builder
+        locations: list[RecordLocation] = []
+        for i, ex in enumerate(result.exchanges):
+            if ex.status_code is None:
+                continue
+            is_final = i == len(result.exchanges) - 1
+            http_headers = _response_headers(ex)
+            warc_headers = {"WARC-Date": _iso(ex.started_at, micros=True)}
+            if ex.peer_ip:
+                warc_headers["WARC-IP-Address"] = ex.peer_ip
+            if ex.truncated:
+                warc_headers["WARC-Truncated"] = "length"
+            if is_final and revisit_of is not None:
+                record = builder.create_revisit_record(
+                    ex.url, revisit_of["warc_payload_digest"], revisit_of["url"],
+                    revisit_of["fetched_at"], http_headers=http_headers,
+                )  # fmt: skip
+                for k, v in warc_headers.items():
+                    record.rec_headers.replace_header(k, v)
+                record.rec_headers.add_header("WARC-Refers-To", revisit_of["warc_record_id"])
+            else:
+                record = builder.create_warc_record(
+                    ex.url, "response", payload=io.BytesIO(ex.raw_body),
+                    http_headers=http_headers, warc_headers_dict=warc_headers,
+                )  # fmt: skip
+            request = builder.create_warc_record(
+                ex.url, "request", payload=io.BytesIO(b""),
+                http_headers=_request_headers(ex), warc_headers_dict=dict(warc_headers),
+            )  # fmt: skip
+            request.rec_headers.add_header(
+                "WARC-Concurrent-To", record.rec_headers.get_header("WARC-Record-ID")
+            )
+            locations.append(self.warc.write([record, request])[0])
+        return locations
+
+    def _maybe_flush(self, *, force: bool) -> None:
+        if not self.pending:
+            return
+        if (
+            force
+            or len(self.pending) >= FLUSH_EVERY_ROWS
+            or time.monotonic() - self.last_flush >= FLUSH_EVERY_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """fsync the WARC, then commit the rows that point into it."""
+        if not self.pending:
+            return
+        self.warc.sync()
+        rows, self.pending = self.pending, []
+        ids = self.archive.insert_captures(rows)
+        for row, cid in zip(rows, ids, strict=True):
+            row["id"] = cid
+        self.last_flush = time.monotonic()
+
+
+def _fill_outcome(outcome: SourceOutcome, row: dict[str, Any]) -> None:
+    outcome.url = row["url"] or outcome.url
+    outcome.method = row["method"]
+    outcome.status_code = row.get("status_code")
+    outcome.error = row.get("error")
+    outcome.suspect = row.get("suspect")
+    outcome.title = row.get("title")
+    outcome.language = row.get("language")
+    outcome.payload_sha256 = row.get("payload_sha256")
+    outcome.revisit = row.get("revisit_of") is not None
+    if row.get("error"):
+        outcome.status = "failed"
+    else:
+        outcome.status = "suspect" if row.get("suspect") else "captured"
+
+
+def _iso(when: Any, *, micros: bool = False) -> str:
+    spec = "microseconds" if micros else "seconds"
+    return when.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def _response_headers(ex: Exchange) -> StatusAndHeaders:
+    headers = []
+    for name, value in ex.response_headers:
+        if name.lower() == "transfer-encoding":
+            # the stored body is already de-chunked; keep the fact, not the framing
+            name = "X-Archive-Orig-Transfer-Encoding"
+        headers.append((name, value))
+    return StatusAndHeaders(
+        f"{ex.status_code} {ex.reason}".strip(), headers, protocol=ex.http_version
+    )
+
+
+def _request_headers(ex: Exchange) -> StatusAndHeaders:
+    parts = urlsplit(ex.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = list(ex.request_headers)
+    if not any(k.lower() == "host" for k, _ in headers):
+        headers.insert(0, ("Host", parts.netloc))
+    return StatusAndHeaders(
+        f"{ex.method} {target} {ex.http_version}", headers, protocol="", is_http_request=True
+    )

@@ -1,0 +1,287 @@
+"""The ``citearchive`` command: a thin typer layer over the library.
+
+Each command parses its options, calls one library function, prints a table (or
+``--json``) and exits: 0 everything held, 1 the run finished but something failed,
+2 usage or configuration error. Errors a user can cause are ``CitearchiveError``s,
+caught here at one boundary and printed as one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .config import resolve_settings
+from .errors import CitearchiveError
+
+app = typer.Typer(
+    name="citearchive",
+    help=(
+        "Archive every source a commentary cites, prove it later, browse it in Datasette.\n\n"
+        "The loop: `citearchive import commentary.md` writes sources.toml; you add URLs and\n"
+        "quotes; `citearchive fetch` captures every source into archive/ (WARC + SQLite);\n"
+        "`citearchive verify` checks fixity, traceability and quotes; `citearchive serve`\n"
+        "opens the evidence in Datasette."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SourcesOpt = Annotated[
+    Path, typer.Option("--sources", "-s", help="The sources.toml to read.", show_default=True)
+]
+ArchiveOpt = Annotated[
+    Path, typer.Option("--archive", "-a", help="The archive folder.", show_default=True)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
+
+
+def handles_errors(fn: F) -> F:
+    """Turn a CitearchiveError into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CitearchiveError as exc:
+            err.print(f"error: {escape(str(exc))}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: the archive is consistent; run the command again to finish")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        out.print(f"citearchive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=version_callback, is_eager=True,
+                     help="Print the version and exit."),
+    ] = None,
+) -> None:  # fmt: skip
+    """Archive every source a commentary cites, prove it later, browse it in Datasette."""
+
+
+# --- check ---------------------------------------------------------------------------------
+
+@app.command()
+@handles_errors
+def check(sources: SourcesOpt = Path("sources.toml"), as_json: JsonOpt = False) -> None:
+    """Validate sources.toml and summarise it (documents, sources, claims).
+
+    Exit 0 when the file is valid, 2 with a one-line error naming file:line and field
+    when it is not.
+    """
+    from .manifest import load_manifest
+
+    summary = load_manifest(sources).summary()
+    if as_json:
+        print_json({"ok": True, **summary})
+        return
+    out.print(f"{escape(str(sources))}: valid")
+    table = Table(show_header=False, box=None, pad_edge=False)
+    for key in ("documents", "footnotes", "sources", "resolved", "unresolved", "claims", "quotes"):
+        table.add_row(key, str(summary[key]))
+    out.print(table)
+    if summary["unresolved_ids"]:
+        out.print(
+            "unresolved (no URL yet): " + ", ".join(summary["unresolved_ids"]),
+        )
+
+
+# --- import --------------------------------------------------------------------------------
+
+@app.command("import")
+@handles_errors
+def import_(
+    commentary: Annotated[Path, typer.Argument(help="Commentary file: Markdown or HTML.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="sources.toml to write or merge into.")
+    ] = Path("sources.toml"),
+    document_id: Annotated[
+        str | None, typer.Option("--document-id", help="Id for the commentary's [[document]].")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read a commentary's footnotes and claim sentences into sources.toml.
+
+    Markdown with <sup>n</sup> markers or [^n] footnotes, and HTML, are understood.
+    Re-running merges: what you added by hand (URLs, quotes, notes, comments) stays.
+    Citation lint warnings (markers without footnotes, unreferenced footnotes, reused
+    markers, numbering gaps) are printed; exit code 1 when there are any.
+    """
+    from .importer import import_commentary
+
+    report = import_commentary(commentary, output, document_id=document_id)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        verb = "wrote" if report.created else "merged into"
+        added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n) or "nothing new"
+        out.print(f"{verb} {escape(str(report.output))}: added {added}")
+        for w in report.warnings:
+            where = f"line {w.line}: " if w.line else ""
+            err.print(f"warning: {escape(where + w.message)} [{w.code}]")
+        out.print("next: add URLs and quotes to it, then run `citearchive fetch`")
+    raise typer.Exit(1 if report.warnings else 0)
+
+
+# --- fetch ---------------------------------------------------------------------------------
+
+@app.command()
+@handles_errors
+def fetch(
+    source_ids: Annotated[
+        list[str] | None, typer.Argument(help="Source ids to capture (default: all).")
+    ] = None,
+    sources: SourcesOpt = Path("sources.toml"),
+    archive: ArchiveOpt = Path("archive"),
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Capture again sources already captured.")
+    ] = False,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Captures in flight at once [default: 8].", min=1)
+    ] = None,
+    per_host: Annotated[
+        int | None, typer.Option(help="Captures in flight per host [default: 2].", min=1)
+    ] = None,
+    delay: Annotated[
+        float | None,
+        typer.Option(help="Seconds between two requests to one host [default: 1].", min=0),
+    ] = None,
+    deadline: Annotated[
+        float | None, typer.Option(help="Seconds for one whole capture [default: 60].", min=0.1)
+    ] = None,
+    max_bytes: Annotated[
+        int | None, typer.Option(help="Cap on a decoded body in bytes [default: 50 MB].", min=1)
+    ] = None,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Capture every resolved source (or the ones named) into the archive.
+
+    Every HTTP exchange goes into warc/<run>.warc.gz; each attempt becomes a row of
+    the captures table in citearchive.db, failures included. Sources captured before
+    are skipped unless --refresh. Exit 1 when any source failed.
+    """
+    from .capture import SourceOutcome, fetch_sources
+    from .manifest import load_manifest
+
+    manifest = load_manifest(sources)
+    settings = resolve_settings(
+        manifest.settings,
+        {"concurrency": concurrency, "per_host": per_host, "host_delay": delay,
+         "deadline": deadline, "max_bytes": max_bytes},
+    )  # fmt: skip
+    show = (not as_json and err.is_terminal) if progress is None else progress
+    bar = Progress(
+        TextColumn("fetch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=err, disable=not show, transient=True,
+    )  # fmt: skip
+    task = bar.add_task("", total=None)
+
+    def started(total: int) -> None:
+        bar.update(task, total=total)
+
+    def advanced(o: SourceOutcome) -> None:
+        if o.status not in ("skipped", "unresolved"):
+            bar.update(task, advance=1, description=f"{o.source_id}: {o.status}")
+
+    with bar:
+        report = fetch_sources(
+            manifest, archive, source_ids=source_ids, refresh=refresh, settings=settings,
+            progress=advanced, on_start=started,
+        )  # fmt: skip
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_fetch(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _print_fetch(report: Any) -> None:
+    table = Table(title=None, show_lines=False)
+    for col in ("source", "status", "http", "title / error", "lang"):
+        table.add_column(col, overflow="fold")
+    styles = {"captured": "green", "suspect": "yellow", "failed": "red", "skipped": "dim",
+              "unresolved": "dim"}  # fmt: skip
+    for o in report.outcomes:
+        detail = o.error if o.status in ("failed", "unresolved") else (o.title or "")
+        if o.suspect:
+            detail = f"{detail} — suspect: {o.suspect}"
+        if o.revisit:
+            detail = f"{detail} (unchanged: revisit record)"
+        table.add_row(
+            o.source_id, f"[{styles[o.status]}]{o.status}[/]",
+            str(o.status_code or ""), escape(_short(detail, 90)), o.language or "",
+        )  # fmt: skip
+    out.print(table)
+    counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n)
+    where = f" -> {report.archive}/warc/{report.warc_filename}" if report.warc_filename else ""
+    out.print(f"{counts}{where}")
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# --- search --------------------------------------------------------------------------------
+
+@app.command()
+@handles_errors
+def search(
+    query: Annotated[str, typer.Argument(help="Words or \"a phrase\"; all must occur.")],
+    archive: ArchiveOpt = Path("archive"),
+    limit: Annotated[int, typer.Option(help="Most results to show.", min=1)] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the archived text (Japanese, Russian, English; two-character terms work)."""
+    from .search import search as run_search
+    from .store import Archive
+
+    arch = Archive.open(archive, create=False)
+    try:
+        hits = run_search(arch.db.conn, query, limit=limit)
+    finally:
+        arch.close()
+    if as_json:
+        print_json([h.to_dict() for h in hits])
+        return
+    for h in hits:
+        out.print(f"[bold]{escape(h.source_id)}[/] #{h.capture_id} {escape(h.url or '')}")
+        out.print(f"  {escape(h.snippet)}")
+    out.print(f"{len(hits)} result(s)")
+    if not hits:
+        raise typer.Exit(1)

@@ -119,11 +119,11 @@ def test_duplicate_source_id() -> None:
     text = GOOD.replace('id = "fn2"', 'id = "fn1"')
     e = _error(text)
     assert "duplicate source id 'fn1'" in str(e)
-    assert e.line == _line_of(text, 'footnote = 2') - 1
+    assert e.line == _line_of(text, "footnote = 2") - 1
 
 
 def test_claim_citing_a_footnote_no_source_carries() -> None:
-    text = GOOD + "\n[[claim]]\nfootnote = 7\ntext = \"x\"\n"
+    text = GOOD + '\n[[claim]]\nfootnote = 7\ntext = "x"\n'
     e = _error(text)
     assert "no [[source]] lists footnote 7" in str(e)
     assert e.field == "[[claim]] #3.footnote"
@@ -148,7 +148,9 @@ def test_date_format() -> None:
 
 
 def test_several_documents_need_explicit_document() -> None:
-    text = GOOD.replace("[[footnote]]", '[[document]]\nid = "other"\ntitle = "Other"\n\n[[footnote]]')
+    text = GOOD.replace(
+        "[[footnote]]", '[[document]]\nid = "other"\ntitle = "Other"\n\n[[footnote]]'
+    )
     e = _error(text)
     assert "required with several [[document]]s" in str(e)
 

@@ -1,0 +1,119 @@
+"""Capture throughput: the whole fetch pipeline against extraction alone, in one run.
+
+    python benchmarks/fetch_bench.py            # N = 1000 pages
+    python benchmarks/fetch_bench.py -n 200     # quicker
+
+Serves N article-sized pages (real pages from ../shared/corpus, several languages,
+cycled) from a local server spread over eight loopback addresses (127.0.0.1-8, so
+the per-host limit of 2 applies as it would to eight sites), runs ``fetch_sources``
+over them (HTTP, hashing, WARC, extraction in a process pool, SQLite), then runs
+``extract()`` alone on the same bytes in this single process as the baseline.
+Prints pages/s for both, their ratio, and peak RSS of the pipeline process and of
+its extraction workers. The polite per-host delay is set to 0 here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from citearchive.capture import fetch_sources
+from citearchive.config import resolve_settings
+from citearchive.extract import extract
+from citearchive.manifest import parse_manifest
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pages"
+HOSTS = [f"127.0.0.{i}" for i in range(1, 9)]
+
+
+def load_pages(min_size: int = 60_000, max_size: int = 400_000) -> list[tuple[str, bytes]]:
+    pages = []
+    for d in sorted(CORPUS.iterdir()):
+        body = (d / "source.html").read_bytes()
+        meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
+        if min_size <= len(body) <= max_size:
+            pages.append((meta.get("language") or "en", body))
+    return pages
+
+
+def serve(pages: list[tuple[str, bytes]]) -> tuple[ThreadingHTTPServer, int]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            i = int(self.path.rsplit("/", 1)[-1])
+            body = pages[i % len(pages)][1]
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def manifest_text(n: int, port: int, pages: list[tuple[str, bytes]]) -> str:
+    lines = ['[[document]]\nid = "bench"\ntitle = "bench"\n']
+    for i in range(n):
+        host = HOSTS[i % len(HOSTS)]
+        lines.append(
+            f'[[source]]\nid = "p{i}"\nfootnotes = [{i + 1}]\n'
+            f'url = "http://{host}:{port}/page/{i}"\n'
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", "--pages", type=int, default=1000)
+    args = ap.parse_args()
+    if not CORPUS.is_dir():
+        sys.exit(f"corpus not found at {CORPUS}")
+    pages = load_pages()
+    server, port = serve(pages)
+    n = args.pages
+    avg = sum(len(b) for _, b in pages) / len(pages)
+    print(f"{n} pages, cycling {len(pages)} corpus pages of {avg / 1000:.0f} KB on average")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = parse_manifest(manifest_text(n, port, pages), Path(tmp) / "sources.toml")
+        settings = resolve_settings({"host_delay": 0.0, "concurrency": 16, "per_host": 2})
+        t0 = time.perf_counter()
+        report = fetch_sources(manifest, Path(tmp) / "archive", settings=settings)
+        pipeline_s = time.perf_counter() - t0
+        counts = report.counts()
+        warc = Path(tmp) / "archive" / "warc" / str(report.warc_filename)
+        warc_mb = warc.stat().st_size / 1e6
+    server.shutdown()
+    rss_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    t0 = time.perf_counter()
+    for i in range(n):
+        lang, body = pages[i % len(pages)]
+        extract(body, "text/html", None, None)
+    baseline_s = time.perf_counter() - t0
+
+    pipeline_rate, baseline_rate = n / pipeline_s, n / baseline_s
+    print(f"captures: {counts}; WARC {warc_mb:.1f} MB")
+    print(f"pipeline (fetch+WARC+extract pool+SQLite): {pipeline_rate:7.1f} pages/s")
+    print(f"baseline (extract() alone, 1 process):     {baseline_rate:7.1f} pages/s")
+    print(f"ratio pipeline / baseline: {pipeline_rate / baseline_rate:.2f}x (target >= 1.5x)")
+    print(f"peak RSS: pipeline process {rss_main:.0f} MB, largest worker {rss_workers:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+"""Capture one URL over HTTP: every hop and retry recorded, every limit enforced.
+
+``fetch`` follows redirects by hand so that each request/response pair becomes an
+``Exchange`` (the raw material of a WARC record), reads bodies as a stream so that neither a
+2 GB download nor a gzip bomb can grow memory past ``Settings.max_bytes``, and bounds the
+whole capture by ``Settings.deadline``. A failure is data, not an exception: the
+``FetchResult`` says what went wrong in words (``error``) and as a code (``error_kind``)
+and keeps every exchange, because a 404 or a refused connection is evidence of link rot.
+
+    async with make_client(settings) as client:
+        result = await fetch(client, "https://example.org/", settings, limiter=limiter)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from .config import Settings
+from .httpmeta import (
+    ACCEPT_ENCODING,
+    ContentDecoder,
+    DecodeError,
+    Failure,
+    decode_headers,
+    describe_error,
+    format_size,
+    header_value,
+    tls_info,
+)
+from .politeness import (
+    RETRY_STATUSES,
+    HostLimiter,
+    Sleep,
+    backoff_delay,
+    parse_retry_after,
+)
+
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.8,*/*;q=0.7"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+__all__ = ["ACCEPT", "Exchange", "FetchResult", "HostLimiter", "fetch", "make_client"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Exchange:
+    """One HTTP request/response pair: each redirect hop and each retry is one."""
+
+    url: str
+    method: str
+    request_headers: list[tuple[str, str]]  # as sent
+    http_version: str
+    status_code: int | None  # None when no response arrived
+    reason: str
+    response_headers: list[tuple[str, str]]  # as received: order and duplicates kept
+    # Bodies stay out of repr(): a 50 MB body must not become a 200 MB string in a log.
+    raw_body: bytes = field(repr=False)  # as on the wire after chunked decoding, still encoded
+    body: bytes = field(repr=False)  # Content-Encoding undone, at most settings.max_bytes
+    truncated: bool = False  # the body is incomplete: cut at the cap, deadline or disconnect
+    peer_ip: str | None = None  # the address actually connected to
+    tls: dict[str, Any] | None = None  # https only; see httpmeta.tls_info
+    started_at: datetime = field(default_factory=_utcnow)  # UTC, when the request was sent
+    error: str | None = None  # what went wrong on this exchange, in words
+    error_kind: str | None = None  # the same as a code (see FetchResult.error_kind)
+
+
+@dataclass
+class FetchResult:
+    """The outcome of one capture: the final answer plus every exchange that led to it."""
+
+    requested_url: str
+    final_url: str
+    exchanges: list[Exchange]
+    status_code: int | None
+    content_type: str | None
+    body: bytes = field(repr=False)  # final exchange's decoded body (b"" when no response)
+    error: str | None  # None = success: final status 2xx and the body complete
+    # "dns" | "refused" | "timeout" | "deadline" | "tls" | "http" | "too-large" | "decode"
+    # | "too-many-redirects" | "redirect-loop" | "network" | "invalid-url"
+    error_kind: str | None
+    redirects: list[dict[str, Any]] = field(default_factory=list)  # {"url","status","location"}
+    attempts: int = 0  # requests made, not counting redirect hops: 1 + number of retries
+    peer_ip: str | None = None
+    tls: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def make_client(settings: Settings, *, verify: bool | ssl.SSLContext = True) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` set up for ``fetch``: our headers, timeouts, no auto-redirects."""
+    return httpx.AsyncClient(
+        headers={
+            "User-Agent": settings.user_agent,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
+        timeout=httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.connect_timeout,
+        ),
+        follow_redirects=False,
+        verify=verify,
+    )
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched (not http(s), no host, malformed), or None."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        return str(exc)
+    if parsed.scheme not in ("http", "https"):
+        return f"scheme {parsed.scheme or '(none)'!r} is not http or https"
+    if not parsed.host:
+        return "no host"
+    return None
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: Settings,
+    *,
+    limiter: HostLimiter | None = None,
+    sleep: Sleep = asyncio.sleep,
+    now: Callable[[], datetime] = _utcnow,
+) -> FetchResult:
+    """Capture ``url``: follow redirects, retry what is worth retrying, record everything.
+
+    Never raises for a network or HTTP failure; see ``FetchResult.error``. Time spent
+    waiting for a ``limiter`` slot does not count against ``settings.deadline``; retry
+    waits do. ``sleep`` and ``now`` are injectable for tests.
+    """
+    problem = url_problem(url)
+    if problem is not None:
+        words = f"invalid URL {url!r}: {problem}"
+        return FetchResult(url, url, [], None, None, b"", words, "invalid-url")
+    capture = _Capture(client, settings, limiter, sleep, now)
+    try:
+        async with asyncio.timeout(settings.deadline) as timer:
+            capture.timer = timer
+            await capture.follow(_without_fragment(url))
+    except TimeoutError:
+        if not capture.timer or not capture.timer.expired():
+            raise
+        capture.deadline_passed()
+    return capture.result(url)
+
+
+def _without_fragment(url: str) -> str:
+    return str(httpx.URL(url).copy_with(fragment=None))
+
+
+class _Capture:
+    """The state of one capture while it runs (kept outside the deadline's scope)."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        settings: Settings,
+        limiter: HostLimiter | None,
+        sleep: Sleep,
+        now: Callable[[], datetime],
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.limiter = limiter
+        self.sleep = sleep
+        self.now = now
+        self.timer: asyncio.Timeout | None = None
+        self.exchanges: list[Exchange] = []
+        self.redirects: list[dict[str, Any]] = []
+        self.retries = 0
+        self.inflight: Exchange | None = None  # the exchange a deadline would interrupt
+        self.failure: Failure | None = None  # of the last exchange, when it failed
+        self.error: tuple[str, str] | None = None  # (kind, words) for the chain as a whole
+        self.note: str | None = None  # why the last failure was not retried further
+
+    # -- the redirect chain ----------------------------------------------------------------
+
+    async def follow(self, url: str) -> None:
+        """Request ``url`` and follow its redirects, stopping at the first problem."""
+        chain = [url]
+        while True:
+            exchange = await self.with_retries(url)
+            location = header_value(exchange.response_headers, "location")
+            if exchange.error or exchange.status_code not in REDIRECT_STATUSES or not location:
+                return
+            self.redirects.append(
+                {"url": url, "status": exchange.status_code, "location": location}
+            )
+            target = self._resolve(url, location)
+            if target is None:
+                return
+            if target in chain:
+                self.error = ("redirect-loop", "redirect loop: " + " -> ".join([*chain, target]))
+                return
+            if len(self.redirects) > self.settings.max_redirects:
+                words = f"too many redirects (more than {self.settings.max_redirects})"
+                self.error = ("too-many-redirects", words)
+                return
+            chain.append(target)
+            url = target
+
+    def _resolve(self, url: str, location: str) -> str | None:
+        """The absolute URL a Location points to, or None (and an error) if unusable."""
+        try:
+            target = _without_fragment(str(httpx.URL(url).join(location)))
+        except (httpx.InvalidURL, ValueError) as exc:
+            self.error = ("invalid-url", f"redirect to an invalid URL {location!r}: {exc}")
+            return None
+        problem = url_problem(target)
+        if problem is not None:
+            self.error = ("invalid-url", f"redirect to {target}: {problem}")
+            return None
+        return target
+
+    # -- retries -----------------------------------------------------------------------------
+
+    async def with_retries(self, url: str) -> Exchange:
+        """Request ``url`` until it answers, or retrying is pointless or not allowed."""
+        attempt = 1
+        while True:
+            exchange = await self.exchange(url)
+            delay = self._retry_delay(exchange, attempt)
+            if delay is None:
+                return exchange
+            await self.sleep(delay)
+            attempt += 1
+            self.retries += 1
+
+    def _retry_delay(self, exchange: Exchange, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``exchange``, or None not to retry (see ``note``)."""
+        self.note = None
+        if exchange.error is not None:
+            if self.failure is None or not self.failure.retryable:
+                return None
+            server_wait = None
+        elif exchange.status_code in RETRY_STATUSES:
+            retry_after = header_value(exchange.response_headers, "retry-after")
+            server_wait = parse_retry_after(retry_after, self.now())
+        else:
+            return None
+        if attempt >= self.settings.max_attempts:
+            self.note = f"after {attempt} attempts"
+            return None
+        if server_wait is not None and server_wait > self.settings.max_retry_after:
+            self.note = (
+                f"server asked to retry after {server_wait:g} s, "
+                f"more than the {self.settings.max_retry_after:g} s allowed"
+            )
+            return None
+        delay = max(backoff_delay(self.settings, attempt), server_wait or 0.0)
+        if self.timer is not None:
+            when = self.timer.when()
+            left = when - asyncio.get_running_loop().time() if when is not None else None
+            if left is not None and delay >= left:
+                self.note = f"not retried: a {delay:g} s wait would pass the deadline"
+                return None
+        return delay
+
+    # -- one exchange --------------------------------------------------------------------------
+
+    async def exchange(self, url: str) -> Exchange:
+        """One request/response, recorded as an ``Exchange`` whatever happens."""
+        request = self.client.build_request("GET", url)
+        exchange = Exchange(
+            url=url,
+            method="GET",
+            request_headers=decode_headers(request.headers.raw),
+            http_version="HTTP/1.1",
+            status_code=None,
+            reason="",
+            response_headers=[],
+            raw_body=b"",
+            body=b"",
+            truncated=False,
+            peer_ip=None,
+            tls=None,
+            started_at=self.now(),
+        )
+        self.exchanges.append(exchange)
+        self.inflight = exchange
+        self.failure = None
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if self.limiter is not None:
+                    await self._wait_for_slot(stack, self.limiter, url)
+                exchange.started_at = self.now()
+                response = await self.client.send(request, stream=True)
+                stack.push_async_callback(response.aclose)
+                _read_head(response, exchange)
+                await self._read_body(response, exchange)
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            self._fail(exchange, describe_error(exc, url, self.settings))
+            exchange.truncated = exchange.status_code is not None
+        self.inflight = None
+        return exchange
+
+    def _fail(self, exchange: Exchange, failure: Failure) -> None:
+        self.failure = failure
+        exchange.error, exchange.error_kind = failure.words, failure.kind
+
+    async def _wait_for_slot(
+        self, stack: contextlib.AsyncExitStack, limiter: HostLimiter, url: str
+    ) -> None:
+        """Take a limiter slot with the deadline paused: queueing is not the site's fault."""
+        when = self.timer.when() if self.timer is not None else None
+        if self.timer is None or when is None:
+            await stack.enter_async_context(limiter.slot(url))
+            return
+        loop = asyncio.get_running_loop()
+        left = when - loop.time()
+        self.timer.reschedule(None)
+        try:
+            await stack.enter_async_context(limiter.slot(url))
+        finally:
+            self.timer.reschedule(loop.time() + left)
+
+    async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
+        """Stream the body into ``exchange``, stopping at the cap (raw or decoded)."""
+        cap = self.settings.max_bytes
+        raw, body = bytearray(), bytearray()
+        try:
+            decoder = ContentDecoder(header_value(exchange.response_headers, "content-encoding"))
+            async for chunk in response.aiter_raw():
+                if len(raw) + len(chunk) > cap:
+                    chunk = chunk[: cap - len(raw)]
+                    exchange.truncated = True
+                raw += chunk
+                room = cap - len(body)
+                decoded = decoder.decode(chunk, room + 1) if chunk else b""
+                if len(decoded) > room:
+                    decoded, exchange.truncated = decoded[:room], True
+                body += decoded
+                if exchange.truncated:
+                    words = f"body larger than the {format_size(cap)} cap"
+                    self._fail(exchange, Failure("too-large", words, False))
+                    return
+            body += decoder.flush(cap - len(body))
+        except DecodeError as exc:
+            self._fail(exchange, Failure("decode", str(exc), False))
+        finally:
+            exchange.raw_body, exchange.body = bytes(raw), bytes(body)
+
+    # -- the outcome -------------------------------------------------------------------------
+
+    def deadline_passed(self) -> None:
+        """The deadline cut the capture short: say so on the interrupted exchange too."""
+        words = f"capture took longer than the {self.settings.deadline:g} s deadline"
+        self.error = ("deadline", words)
+        if self.inflight is not None:
+            self.inflight.error, self.inflight.error_kind = words, "deadline"
+            self.inflight.truncated = self.inflight.status_code is not None
+
+    def result(self, requested_url: str) -> FetchResult:
+        """The ``FetchResult`` for what happened."""
+        final = self.exchanges[-1] if self.exchanges else None
+        kind, words = self.error or (None, None)
+        if words is None and final is not None:
+            if final.error is not None:
+                kind, words = final.error_kind, final.error
+            elif final.status_code is not None and not 200 <= final.status_code < 300:
+                kind, words = "http", _status_words(final.status_code, final.reason)
+        if words is not None and self.note and kind != "deadline":
+            words = f"{words} ({self.note})"
+        return FetchResult(
+            requested_url=requested_url,
+            final_url=final.url if final else requested_url,
+            exchanges=self.exchanges,
+            status_code=final.status_code if final else None,
+            content_type=header_value(final.response_headers, "content-type") if final else None,
+            body=final.body if final else b"",
+            error=words,
+            error_kind=kind,
+            redirects=self.redirects,
+            attempts=1 + self.retries if self.exchanges else 0,
+            peer_ip=final.peer_ip if final else None,
+            tls=final.tls if final else None,
+        )
+
+
+def _status_words(status: int, reason: str) -> str:
+    if not reason:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+    return f"HTTP {status} {reason}".rstrip()
+
+
+def _read_head(response: httpx.Response, exchange: Exchange) -> None:
+    """Status, headers and the connection's provenance (peer address, TLS certificate)."""
+    exchange.status_code = response.status_code
+    exchange.reason = response.reason_phrase
+    exchange.http_version = response.http_version
+    exchange.response_headers = decode_headers(response.headers.raw)
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return
+    address = stream.get_extra_info("server_addr")
+    exchange.peer_ip = str(address[0]) if address else None
+    ssl_object = stream.get_extra_info("ssl_object")
+    if ssl_object is not None:
+        exchange.tls = tls_info(ssl_object)

@@ -16,6 +16,7 @@ import difflib
 import hashlib
 import io
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -168,7 +169,9 @@ def fetch_sources(
                 run_id, level=settings.warc_gzip_level, info=_warcinfo(settings)
             )
             own_pool = executor is None
-            pool = executor or ProcessPoolExecutor(max_workers=os.cpu_count() or 2)
+            pool = executor or ProcessPoolExecutor(
+                max_workers=os.cpu_count() or 2, initializer=exit_with_parent
+            )
             runner = _Runner(archive, warc, run_id, settings, pool, progress)
             try:
                 asyncio.run(runner.run(todo, client_factory or _default_client))
@@ -190,6 +193,19 @@ def fetch_sources(
             return report
     finally:
         archive.close()
+
+
+def exit_with_parent() -> None:
+    """Worker initializer: end this worker when the process that started it dies (a
+    killed ``fetch`` must not leave extraction workers behind)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def pool_shutdown(pool: Executor) -> None:
@@ -267,7 +283,9 @@ class _Runner:
         result = await fetch(client, url, self.settings, limiter=limiter)
         row = self._base_row(s, url, method, result)
         final = result.exchanges[-1] if result.exchanges else None
-        payload_sha = hashlib.sha256(result.body).hexdigest() if final and final.status_code else None
+        payload_sha = (
+            hashlib.sha256(result.body).hexdigest() if final and final.status_code else None
+        )
         earlier = (
             self.archive.find_payload(s.id, payload_sha)
             if payload_sha and result.error is None

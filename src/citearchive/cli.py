@@ -93,6 +93,7 @@ def main(
 
 # --- check ---------------------------------------------------------------------------------
 
+
 @app.command()
 @handles_errors
 def check(sources: SourcesOpt = Path("sources.toml"), as_json: JsonOpt = False) -> None:
@@ -119,6 +120,7 @@ def check(sources: SourcesOpt = Path("sources.toml"), as_json: JsonOpt = False) 
 
 
 # --- import --------------------------------------------------------------------------------
+
 
 @app.command("import")
 @handles_errors
@@ -149,13 +151,13 @@ def import_(
         added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n) or "nothing new"
         out.print(f"{verb} {escape(str(report.output))}: added {added}")
         for w in report.warnings:
-            where = f"line {w.line}: " if w.line else ""
-            err.print(f"warning: {escape(where + w.message)} [{w.code}]")
+            err.print("warning: " + escape(f"{w.message} [{w.code}]"))
         out.print("next: add URLs and quotes to it, then run `citearchive fetch`")
     raise typer.Exit(1 if report.warnings else 0)
 
 
 # --- fetch ---------------------------------------------------------------------------------
+
 
 @app.command()
 @handles_errors
@@ -259,10 +261,11 @@ def _short(text: str, n: int) -> str:
 
 # --- search --------------------------------------------------------------------------------
 
+
 @app.command()
 @handles_errors
 def search(
-    query: Annotated[str, typer.Argument(help="Words or \"a phrase\"; all must occur.")],
+    query: Annotated[str, typer.Argument(help='Words or "a phrase"; all must occur.')],
     archive: ArchiveOpt = Path("archive"),
     limit: Annotated[int, typer.Option(help="Most results to show.", min=1)] = 20,
     as_json: JsonOpt = False,

@@ -53,6 +53,7 @@ def quote_id(source_id: str, text: str) -> str:
 
 # --- schema -------------------------------------------------------------------------------
 
+
 def _m001_core(db: sqlite_utils.Database) -> None:
     db["documents"].create(
         {"id": str, "title": str, "author": str, "publisher": str, "published": str,
@@ -166,6 +167,7 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
 
 # --- the archive --------------------------------------------------------------------------
 
+
 class Archive:
     """An archive folder. ``Archive.open(path)`` for reading; ``writer()`` to change it."""
 
@@ -204,8 +206,11 @@ class Archive:
         fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+                # A POSIX record lock, not flock(): it belongs to this process alone, so
+                # extraction workers forked while it is held do not keep it alive after a
+                # crash of the main process.
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
                 holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
                 raise ArchiveLockedError(
                     f"{self.root}: another citearchive process (pid {holder}) is writing this "

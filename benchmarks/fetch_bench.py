@@ -47,7 +47,7 @@ def serve(pages: list[tuple[str, bytes]]) -> tuple[ThreadingHTTPServer, int]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             i = int(self.path.rsplit("/", 1)[-1])
             body = pages[i % len(pages)][1]
             self.send_response(200)
@@ -103,7 +103,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     for i in range(n):
-        lang, body = pages[i % len(pages)]
+        _, body = pages[i % len(pages)]
         extract(body, "text/html", None, None)
     baseline_s = time.perf_counter() - t0
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from localserver import LocalServer, redirect, respond, sequence
 from warcio.archiveiterator import ArchiveIterator
 
 from citearchive.capture import fetch_sources
 from citearchive.config import resolve_settings
 from citearchive.manifest import parse_manifest
 from citearchive.store import Archive
+from localserver import LocalServer, redirect, respond, sequence
 
 RU_HTML = """<html><head><meta charset="{cs}"><title>Переговоры в Вашингтоне</title></head>
 <body><nav>Главная | Политика</nav><article><h1>Переговоры в Вашингтоне</h1>
@@ -93,10 +93,11 @@ def test_multilingual_pages_are_archived_hashed_and_extracted(
         "/ja-euc": (JA_HTML.format(cs="euc-jp").encode("euc_jp"), "euc-jp"),
         "/en": (EN_HTML.encode(), "utf-8"),
     }
-    for path, (body, cs) in pages.items():
+    for path, (body, _) in pages.items():
         # no charset in the HTTP header: it must come from <meta>; the English one is gzipped
         local_server.route(
-            path, respond(body, content_type="text/html", encoding="gzip" if path == "/en" else None)
+            path,
+            respond(body, content_type="text/html", encoding="gzip" if path == "/en" else None),
         )
     langs = {"/ru-1251": "ru", "/ru-koi8": "ru", "/ja-sjis": "ja", "/ja-euc": "ja", "/en": "en"}
     manifest = manifest_for(
@@ -128,10 +129,12 @@ def test_multilingual_pages_are_archived_hashed_and_extracted(
     assert by_source["en"]["charset"] == "utf-8"
     assert by_source["ja-sjis"]["charset_source"] == "meta"
     # the gzip body is stored as it came over the wire
-    en_record, _ = read_record(tmp_path / "archive", by_source["en"])
-    assert en_record.http_headers.get_header("Content-Encoding") == "gzip"
-    raw = en_record.raw_stream.read()
-    assert gzip.decompress(raw) == pages["/en"][0]
+    row = by_source["en"]
+    with open(tmp_path / "archive" / "warc" / row["warc_filename"], "rb") as fh:
+        fh.seek(row["warc_offset"])
+        en_record = next(iter(ArchiveIterator(io.BytesIO(fh.read(row["warc_length"])))))
+        assert en_record.http_headers.get_header("Content-Encoding") == "gzip"
+        assert gzip.decompress(en_record.raw_stream.read()) == pages["/en"][0]
 
     warc = tmp_path / "archive" / "warc" / report.warc_filename
     tool = Path(sys.executable).with_name("warcio")
@@ -229,9 +232,7 @@ def test_skip_then_refresh_writes_a_revisit_for_identical_payload(
     record, _ = read_record(archive, again_same)
     assert record.rec_type == "revisit"
     assert record.rec_headers.get_header("WARC-Refers-To") == first_same["warc_record_id"]
-    assert record.rec_headers.get_header("WARC-Payload-Digest") == first_same[
-        "warc_payload_digest"
-    ]
+    assert record.rec_headers.get_header("WARC-Payload-Digest") == first_same["warc_payload_digest"]
     changed = [r for r in captures if r["source_id"] == "changing"]
     assert changed[0]["text_sha256"] != changed[1]["text_sha256"]
     assert changed[1]["revisit_of"] is None
@@ -257,7 +258,10 @@ def test_alternate_is_tried_when_the_primary_fails(
 def test_error_page_served_as_200_is_flagged_suspect(
     tmp_path: Path, local_server: LocalServer, pool: ProcessPoolExecutor
 ) -> None:
-    blocked = "<html><head><title>Доступ запрещён</title></head><body><p>Доступ запрещён.</p></body></html>"
+    blocked = (
+        "<html><head><title>Доступ запрещён</title></head>"
+        "<body><p>Доступ запрещён.</p></body></html>"
+    )
     local_server.route("/blocked", respond(blocked.encode()))
     manifest = manifest_for(tmp_path, [{"id": "b", "url": local_server.url("/blocked")}])
     report = run(manifest, tmp_path / "archive", pool)
@@ -296,8 +300,8 @@ TG_EMBED = """<html><head><title>Telegram Widget</title></head><body>
 def test_telegram_post_also_captures_the_embed_view(
     tmp_path: Path, local_server: LocalServer, pool: ProcessPoolExecutor
 ) -> None:
-    local_server.route("/systemasystema/63", respond(b"<html><head><title>Telegram</title>"
-                                                     b"</head><body>app chrome</body></html>"))  # fmt: skip
+    chrome = b"<html><head><title>Telegram</title></head><body>app chrome</body></html>"
+    local_server.route("/systemasystema/63", respond(chrome))
     local_server.route("/systemasystema/63?embed=1&mode=tme", respond(TG_EMBED.encode()))
     manifest = manifest_for(
         tmp_path, [{"id": "tg", "url": "https://t.me/systemasystema/63", "language": "ru"}]

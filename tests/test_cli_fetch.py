@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from localserver import LocalServer, Request, respond
 from typer.testing import CliRunner
 from warcio.archiveiterator import ArchiveIterator
 
 from citearchive.cli import app
+from localserver import LocalServer, Request, respond
 
 PAGE = (
     "<html><head><title>Page {i}</title></head><body><article><h1>Page {i}</h1>"
@@ -114,12 +114,12 @@ def test_second_process_on_the_same_archive_exits_2(
 def test_sigkill_then_rerun_completes_and_counts_each_source_once(
     tmp_path: Path, local_server: LocalServer
 ) -> None:
-    n = 24
+    n = 40  # at two at a time and 0.25 s each, the run takes 5 s: the kill lands mid-run
     for i in range(n):
-        local_server.route(f"/p{i}", _slow(0.15))
+        local_server.route(f"/p{i}", _slow(0.25))
     sources = write_sources(
         tmp_path, {f"p{i}": local_server.url(f"/p{i}") for i in range(n)},
-        settings="host_delay = 0\nper_host = 3\nconcurrency = 3",
+        settings="host_delay = 0\nper_host = 2\nconcurrency = 2",
     )  # fmt: skip
     archive = tmp_path / "archive"
     db = archive / "citearchive.db"

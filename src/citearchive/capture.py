@@ -32,7 +32,7 @@ from . import __version__
 from .adapters import adapter_for
 from .config import Settings, resolve_settings
 from .errors import UsageError
-from .extract import Extraction, extract
+from .extract import Extraction, decode_html, detect_language, extract, text_sha256
 from .fetch import Exchange, FetchResult, HostLimiter, fetch, make_client
 from .manifest import Manifest, Source
 from .store import Archive, utcnow
@@ -113,11 +113,9 @@ def extract_job(
     result = extract(body, content_type, url, declared_language)
     adapter = adapter_for(url)
     if adapter is not None and result.kind == "html" and result.text is not None:
-        html = body.decode(result.charset or "utf-8", errors="replace")
+        html = decode_html(body, content_type)[0]
         title, text = adapter.extract_text(url, html)
         if text:
-            from .extract import text_sha256
-
             result = dataclasses.replace(
                 result, title=title or result.title, text=text, text_sha256=text_sha256(text),
                 suspect=None if len(text) > 0 else result.suspect,
@@ -170,7 +168,7 @@ def fetch_sources(
             )
             own_pool = executor is None
             pool = executor or ProcessPoolExecutor(
-                max_workers=os.cpu_count() or 2, initializer=exit_with_parent
+                max_workers=os.cpu_count() or 2, initializer=init_worker
             )
             runner = _Runner(archive, warc, run_id, settings, pool, progress)
             try:
@@ -195,9 +193,11 @@ def fetch_sources(
         archive.close()
 
 
-def exit_with_parent() -> None:
-    """Worker initializer: end this worker when the process that started it dies (a
-    killed ``fetch`` must not leave extraction workers behind)."""
+def init_worker() -> None:
+    """Extraction worker initializer: load the language model before the first page, and
+    end this worker when the process that started it dies (a killed ``fetch`` must not
+    leave extraction workers behind)."""
+    detect_language("warm-up: загрузка модели, モデルを読み込む")
     parent = os.getppid()
 
     def watch() -> None:

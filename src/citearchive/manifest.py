@@ -160,7 +160,10 @@ class _Reader:
         label = f"[[{table}]] #{index + 1}" if table not in ("", "settings") else table
         fieldname = f"{label}.{key}" if key else label
         return ManifestError(
-            message, path=self.path, line=self.where.line(table, index, key), field=fieldname or None
+            message,
+            path=self.path,
+            line=self.where.line(table, index, key),
+            field=fieldname or None,
         )
 
     def check_keys(self, table: str, index: int, entry: dict[str, Any], allowed: Iterable[str]):
@@ -263,7 +266,9 @@ def load_manifest(path: str | Path) -> Manifest:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ManifestError("not valid UTF-8 (save the file as UTF-8)", path=path, line=line) from None
+        raise ManifestError(
+            "not valid UTF-8 (save the file as UTF-8)", path=path, line=line
+        ) from None
     return parse_manifest(text, path)
 
 
@@ -349,7 +354,7 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
                 language=r.language("source", i, entry),
                 quotes=r.strings("source", i, entry, "quotes"),
                 alternates=tuple(
-                    r.url("source", i, entry, "alternates", v)  # type: ignore[misc]
+                    r.url("source", i, entry, "alternates", v)
                     for v in r.strings("source", i, entry, "alternates")
                 ),
                 notes=r.string("source", i, entry, "notes"),
@@ -437,5 +442,7 @@ def _footnote_numbers(r: _Reader, i: int, entry: dict[str, Any]) -> tuple[int, .
         raise r.fail("source", i, key, "must list at least one footnote number")
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise r.fail("source", i, key, f"footnote numbers must be whole numbers >= 1, not {v!r}")
+            raise r.fail(
+                "source", i, key, f"footnote numbers must be whole numbers >= 1, not {v!r}"
+            )
     return tuple(values)

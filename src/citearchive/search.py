@@ -140,8 +140,14 @@ def search(conn: sqlite3.Connection, query: str, *, limit: int = 20) -> list[Sea
     rows = conn.execute(SEARCH_SQL, {"q": query, "limit": limit}).fetchall()
     return [
         SearchHit(
-            capture_id=r[0], source_id=r[1], source_title=r[2], url=r[3], fetched_at=r[4],
-            title=r[5], language=r[6], snippet=snippet(r[7] or "", query),
-        )  # fmt: skip
+            capture_id=r[0],
+            source_id=r[1],
+            source_title=r[2],
+            url=r[3],
+            fetched_at=r[4],
+            title=r[5],
+            language=r[6],
+            snippet=snippet(r[7] or "", query),
+        )
         for r in rows
     ]

@@ -55,42 +55,42 @@ def quote_id(source_id: str, text: str) -> str:
 
 
 def _m001_core(db: sqlite_utils.Database) -> None:
-    db["documents"].create(
+    _t(db, "documents").create(
         {"id": str, "title": str, "author": str, "publisher": str, "published": str,
          "language": str, "url": str, "file": str},
         pk="id",
     )  # fmt: skip
-    db["sources"].create(
+    _t(db, "sources").create(
         {"id": str, "document_id": str, "url": str, "title": str, "publisher": str,
          "published": str, "language": str, "notes": str, "alternates": str,
          "resolved": int, "in_manifest": int},
         pk="id", foreign_keys=[("document_id", "documents", "id")],
     )  # fmt: skip
-    db["footnotes"].create(
+    _t(db, "footnotes").create(
         {"document_id": str, "footnote": int, "text": str, "accessed": str},
         pk=("document_id", "footnote"), foreign_keys=[("document_id", "documents", "id")],
     )  # fmt: skip
-    db["citations"].create(
+    _t(db, "citations").create(
         {"document_id": str, "footnote": int, "source_id": str, "text": str},
         pk=("document_id", "footnote", "source_id"),
         foreign_keys=[("document_id", "documents", "id"), ("source_id", "sources", "id")],
     )  # fmt: skip
-    db["claims"].create(
+    _t(db, "claims").create(
         {"id": str, "document_id": str, "footnote": int, "position": int, "text": str},
         pk="id", foreign_keys=[("document_id", "documents", "id")],
     )  # fmt: skip
-    db["quotes"].create(
+    _t(db, "quotes").create(
         {"id": str, "source_id": str, "position": int, "text": str, "prefix": str,
          "suffix": str, "anchored_at": str},
         pk="id", foreign_keys=[("source_id", "sources", "id")],
     )  # fmt: skip
-    db["runs"].create(
+    _t(db, "runs").create(
         {"id": str, "command": str, "started_at": str, "finished_at": str,
          "tool_version": str, "user_agent": str, "settings": str, "warc_filename": str,
          "summary": str},
         pk="id",
     )  # fmt: skip
-    db["captures"].create(
+    _t(db, "captures").create(
         {"id": int, "run_id": str, "source_id": str, "requested_url": str, "url": str,
          "method": str, "fetched_at": str, "status_code": int, "content_type": str,
          "payload_sha256": str, "payload_length": int, "warc_filename": str,
@@ -106,16 +106,16 @@ def _m001_core(db: sqlite_utils.Database) -> None:
         foreign_keys=[("source_id", "sources", "id"), ("run_id", "runs", "id"),
                       ("revisit_of", "captures", "id")],
     )  # fmt: skip
-    db["captures"].create_index(["source_id", "fetched_at"])
-    db["captures"].create_index(["payload_sha256"])
-    db["checks"].create(
+    _t(db, "captures").create_index(["source_id", "fetched_at"])
+    _t(db, "captures").create_index(["payload_sha256"])
+    _t(db, "checks").create(
         {"id": int, "run_id": str, "kind": str, "subject": str, "outcome": str,
          "detail": str, "checked_at": str, "source_id": str, "claim_id": str,
          "capture_id": int},
         pk="id",
     )  # fmt: skip
-    db["checks"].create_index(["run_id"])
-    db["checks"].create_index(["kind", "subject"])
+    _t(db, "checks").create_index(["run_id"])
+    _t(db, "checks").create_index(["kind", "subject"])
 
 
 def _m002_search(db: sqlite_utils.Database) -> None:
@@ -152,15 +152,15 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet applied, in order; return their names."""
     if "_migrations" not in db.table_names():
-        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-    done = {row["name"] for row in db["_migrations"].rows}
+        _t(db, "_migrations").create({"name": str, "applied_at": str}, pk="name")
+    done = {row["name"] for row in _t(db, "_migrations").rows}
     applied = []
     for name, step in MIGRATIONS:
         if name in done:
             continue
         with db.conn:
             step(db)
-            db["_migrations"].insert({"name": name, "applied_at": utcnow()})
+            _t(db, "_migrations").insert({"name": name, "applied_at": utcnow()})
         applied.append(name)
     return applied
 
@@ -229,7 +229,7 @@ class Archive:
         """Make the manifest tables say what sources.toml says (captures are untouched)."""
         db = self.db
         with db.conn:
-            db["documents"].upsert_all(
+            _t(db, "documents").upsert_all(
                 (
                     {"id": d.id, "title": d.title, "author": d.author, "publisher": d.publisher,
                      "published": d.published, "language": d.language, "url": d.url,
@@ -239,7 +239,7 @@ class Archive:
                 pk="id",
             )  # fmt: skip
             db.execute("UPDATE sources SET in_manifest = 0")
-            db["sources"].upsert_all(
+            _t(db, "sources").upsert_all(
                 (
                     {"id": s.id, "document_id": s.document or None, "url": s.url,
                      "title": s.title, "publisher": s.publisher, "published": s.published,
@@ -253,12 +253,12 @@ class Archive:
             for table in ("footnotes", "citations", "claims"):
                 db.execute(f"DELETE FROM {table}")
             footnote_text = {(f.document, f.number): f.text for f in manifest.footnotes}
-            db["footnotes"].insert_all(
+            _t(db, "footnotes").insert_all(
                 {"document_id": f.document, "footnote": f.number, "text": f.text,
                  "accessed": f.accessed}
                 for f in manifest.footnotes
             )  # fmt: skip
-            db["citations"].insert_all(
+            _t(db, "citations").insert_all(
                 (
                     {"document_id": s.document, "footnote": n, "source_id": s.id,
                      "text": footnote_text.get((s.document, n))}
@@ -267,7 +267,7 @@ class Archive:
                 ),
                 replace=True,
             )  # fmt: skip
-            db["claims"].insert_all(
+            _t(db, "claims").insert_all(
                 {"id": claim_id(c.document, c.index), "document_id": c.document,
                  "footnote": c.footnote, "position": c.index, "text": c.text}
                 for c in manifest.claims
@@ -277,14 +277,14 @@ class Archive:
                 for s in manifest.sources
                 for i, q in enumerate(s.quotes, start=1)
             }
-            existing = {row["id"] for row in db["quotes"].rows}
+            existing = {row["id"] for row in _t(db, "quotes").rows}
             for qid in existing - set(wanted):
-                db["quotes"].delete(qid)
+                _t(db, "quotes").delete(qid)
             for qid, (sid, pos, text) in wanted.items():
                 if qid in existing:
-                    db["quotes"].update(qid, {"position": pos})
+                    _t(db, "quotes").update(qid, {"position": pos})
                 else:
-                    db["quotes"].insert({"id": qid, "source_id": sid, "position": pos,
+                    _t(db, "quotes").insert({"id": qid, "source_id": sid, "position": pos,
                                          "text": text})  # fmt: skip
 
     # --- runs -----------------------------------------------------------------------------
@@ -292,7 +292,7 @@ class Archive:
     def start_run(self, command: str, *, settings: dict[str, Any], user_agent: str | None) -> str:
         run_id = new_run_id()
         with self.db.conn:
-            self.db["runs"].insert(
+            _t(self.db, "runs").insert(
                 {"id": run_id, "command": command, "started_at": utcnow(),
                  "tool_version": __version__, "user_agent": user_agent,
                  "settings": json.dumps(settings, ensure_ascii=False)}
@@ -301,7 +301,7 @@ class Archive:
 
     def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
         with self.db.conn:
-            self.db["runs"].update(
+            _t(self.db, "runs").update(
                 run_id,
                 {"finished_at": utcnow(), "summary": json.dumps(summary, ensure_ascii=False)},
             )
@@ -309,7 +309,7 @@ class Archive:
     def open_warc(self, run_id: str, *, level: int, info: dict[str, Any]) -> WarcFile:
         name = f"{run_id}.warc.gz"
         with self.db.conn:
-            self.db["runs"].update(run_id, {"warc_filename": name})
+            _t(self.db, "runs").update(run_id, {"warc_filename": name})
         return WarcFile(self.warc_dir, name, level=level, info=info)
 
     def warc_path(self, filename: str) -> Path:
@@ -321,14 +321,14 @@ class Archive:
         """Insert capture rows in one transaction; return their ids."""
         ids = []
         with self.db.conn:
-            table = self.db["captures"]
+            table = _t(self.db, "captures")
             for row in rows:
-                ids.append(table.insert(_jsonify(row)).last_pk)
+                ids.append(int(table.insert(_jsonify(row)).last_pk or 0))
         return ids
 
     def insert_checks(self, rows: list[dict[str, Any]]) -> None:
         with self.db.conn:
-            self.db["checks"].insert_all(_jsonify(r) for r in rows)
+            _t(self.db, "checks").insert_all(_jsonify(r) for r in rows)
 
     def captured_source_ids(self) -> set[str]:
         """Sources with at least one successful capture (an HTTP 2xx with a stored record)."""
@@ -349,6 +349,11 @@ class Archive:
             )
         )
         return rows[0] if rows else None
+
+
+def _t(db: sqlite_utils.Database, name: str) -> sqlite_utils.db.Table:
+    """A table of the archive (typed: ``db[name]`` may also be a view)."""
+    return db.table(name)
 
 
 def claim_id(document_id: str, position: int) -> str:

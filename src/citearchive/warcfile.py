@@ -127,7 +127,7 @@ def complete_length(path: Path) -> int:
 
 def recover_open_files(folder: Path) -> list[str]:
     """Cut the torn tail of each WARC a killed run left open, and close it. Returns names."""
-    recovered = []
+    recovered: list[str] = []
     if not folder.is_dir():
         return recovered
     for path in sorted(folder.glob("*" + OPEN_SUFFIX)):

@@ -259,6 +259,40 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+# --- serve ---------------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def serve(
+    archive: ArchiveOpt = Path("archive"),
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="Port (0: any free port).")
+    ] = 8001,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to bind. Anything but 127.0.0.1/localhost exposes the archive to "
+            "the network (a warning is printed).",
+        ),
+    ] = "127.0.0.1",
+) -> None:
+    """Browse the archive in Datasette, read-only, at http://127.0.0.1:8001/.
+
+    Claims link to their footnotes, sources and captures; a capture page shows
+    provenance, hashes and the extracted text, and the archived page itself, served
+    from the WARC record with scripts and network access blocked. Restart it after
+    `citearchive fetch` or `citearchive verify` to see new rows.
+    """
+    from .browse import serve as run
+
+    run(
+        archive, host=host, port=port,
+        warn=lambda m: err.print(escape(m)), on_ready=lambda m: err.print(escape(m)),
+    )  # fmt: skip
+
+
 # --- search --------------------------------------------------------------------------------
 
 

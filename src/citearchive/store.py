@@ -30,6 +30,7 @@ import sqlite_utils
 from . import __version__
 from .errors import ArchiveError, ArchiveLockedError
 from .manifest import Manifest
+from .views import create_views
 from .warcfile import WarcFile, recover_open_files
 
 DB_NAME = "citearchive.db"
@@ -191,6 +192,7 @@ class Archive:
             db = sqlite_utils.Database(db_path)
             db.execute("PRAGMA foreign_keys = OFF")
             migrate(db)
+            create_views(db)
         except OSError as exc:
             raise ArchiveError(f"{root}: cannot open archive: {exc.strerror or exc}") from None
         except sqlite_utils.db.sqlite3.DatabaseError as exc:

@@ -1,0 +1,381 @@
+"""Browse an archive in Datasette: metadata, canned queries, and the server behind
+``citearchive serve``.
+
+``serve(archive_root)`` opens ``archive/citearchive.db`` read-only (immutable, like
+``datasette -i``) with the metadata of :func:`datasette_metadata` and the citearchive
+plugin, on 127.0.0.1 unless a host is asked for explicitly (then with a warning: Datasette
+has no login, whoever reaches the port reads the whole archive). Plain
+``datasette archive/citearchive.db`` works too: the tables and views make sense alone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import markupsafe
+
+from . import __version__
+from .errors import UsageError
+from .search import SEARCH_SQL
+from .store import DB_NAME, Archive
+from .views import create_views
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8001
+DATABASE_NAME = Path(DB_NAME).stem  # Datasette names a database after its file
+SEARCH_LIMIT = 100
+DATASETTE_SETTINGS = {
+    "sql_time_limit_ms": 3000,  # two-character terms scan the text of every capture
+    "truncate_cells_html": 600,  # captures.text is whole articles
+}
+
+QUERY_CLAIMS = "claims_and_their_evidence"
+QUERY_ATTENTION = "sources_that_need_attention"
+QUERY_SEARCH = "search_archived_text"
+
+
+def search_sql() -> str:
+    """The CLI's SEARCH_SQL with a fixed limit, wrapped to show a snippet instead of the text."""
+    inner = SEARCH_SQL.strip()
+    if "limit :limit" not in inner:
+        raise RuntimeError("SEARCH_SQL no longer ends in 'limit :limit'")
+    inner = inner.replace("limit :limit", f"limit {SEARCH_LIMIT}")
+    return (
+        "select capture_id, source_id, source_title, url, fetched_at, title, language,\n"
+        "  citearchive_snippet(text, :q) as snippet\n"
+        f"from (\n{inner}\n)\nwhere trim(:q) <> ''"
+    )
+
+
+def canned_queries_for_archive() -> dict[str, dict[str, Any]]:
+    """The canned queries of an archive database, by URL name."""
+    return {
+        QUERY_CLAIMS: {
+            "title": "Claims and their evidence",
+            "description": (
+                "Every claim of the commentary with the source its footnote cites, the newest "
+                "good capture of that source (follow capture_id to the archived text), the "
+                "quote verdicts and the last traceability verdict."
+            ),
+            "sql": (
+                "select claim_id, footnote, claim, source_title, url, capture_id, captured_at,\n"
+                "  quote_verdicts, verdict, verdict_detail, payload_sha256, source_id,\n"
+                "  document_id\n"
+                "from claim_evidence\norder by document_id, position"
+            ),
+        },
+        QUERY_ATTENTION: {
+            "title": "Sources that need attention",
+            "description": (
+                "Sources that are unresolved (no URL), failing, suspect (error page served "
+                "as 200), drifted on the live web, failed fixity, or whose quotes were not "
+                "found, with the reasons."
+            ),
+            "sql": (
+                "select source_id, title, url, attention, last_status, last_capture_id,\n"
+                "  good_capture_id, live_verdict, fixity_failures, quotes_not_found,\n"
+                "  quotes_gone_live\nfrom source_status\n"
+                "where attention is not null and coalesce(in_manifest, 1) = 1\n"
+                "order by source_id"
+            ),
+        },
+        QUERY_SEARCH: {
+            "title": "Search archived text",
+            "description": (
+                "The search of `citearchive search`: Japanese (two-character terms such as "
+                '停戦 work), Russian and English words (inflections found), "quoted '
+                'phrases"; every term must occur. Newest captures first.'
+            ),
+            "sql": search_sql(),
+        },
+    }
+
+
+def _columns(**columns: str) -> dict[str, str]:
+    return columns
+
+
+TABLES: dict[str, dict[str, Any]] = {
+    "claim_evidence": {
+        "description": (
+            "One row per claim and cited source: the claim, the source, its newest good "
+            "capture, the quote verdicts and the last traceability verdict (a footnote citing "
+            "two sources gives two rows). Follow capture_id to the archived evidence."
+        ),
+        "columns": _columns(
+            claim_id="<document id>:<position of the claim in the document>",
+            footnote="The footnote number the claim's marker points at",
+            claim="The sentence of the commentary carrying the footnote marker",
+            source_title="Title of the cited source",
+            url="The source's URL, or 'unresolved' when sources.toml gives none",
+            capture_id="Newest good capture (no error, not suspect, text extracted)",
+            captured_at="When that capture was fetched (UTC)",
+            payload_sha256="SHA-256 of the captured document bytes (Content-Encoding undone)",
+            quote_verdicts="Latest quote checks: how many of the source's quotes were found",
+            verdict="Last traceability verdict of `citearchive verify` for this claim",
+            verdict_detail="Why traceability failed, when it did",
+        ),
+    },
+    "source_status": {
+        "description": (
+            "One row per source: URL or 'unresolved', captures, last status, suspect flags, "
+            "last live verdict; 'attention' says why a person should look (NULL: all well)."
+        ),
+        "columns": _columns(
+            url="The source's URL, or 'unresolved'",
+            captures="Capture attempts, failures included",
+            good_captures="Captures with no error, not suspect, with text",
+            good_capture_id="Newest good capture",
+            last_capture_id="Newest capture attempt (embed views aside)",
+            last_status="Outcome of the newest attempt: HTTP status, error or suspect reason",
+            suspect_flags="Every reason a capture of this source looked like an error page",
+            live_verdict="Last live check: unchanged / changed / moved / gone / blocked / ...",
+            live_similarity="Similarity (0-100) of the live text to the archived text",
+            fixity_failures="Captures whose archived bytes no longer match their hash",
+            quotes_not_found="Quotes not found in the archived text",
+            quotes_gone_live="Quotes no longer on the live page",
+            attention="Why this source needs a person; NULL when nothing is wrong",
+        ),
+    },
+    "latest_checks": {
+        "description": "The newest verdict of every check (one row per kind and subject).",
+        "columns": _columns(target="The subject without its kind prefix"),
+    },
+    "documents": {
+        "description": "The commentaries whose footnotes are archived.",
+        "label_column": "title",
+        "columns": _columns(file="The commentary file, relative to sources.toml"),
+    },
+    "sources": {
+        "description": "Every cited source, as sources.toml describes it.",
+        "label_column": "title",
+        "columns": _columns(
+            url="The URL fetched; empty when the source is unresolved",
+            language="ISO 639-1 code of the source's language",
+            alternates="Other URLs with the same content, tried when url fails (JSON)",
+            resolved="1 when the source has a URL",
+            in_manifest="1 while sources.toml still lists the source",
+        ),
+    },
+    "footnotes": {"description": "The commentary's footnotes, as printed."},
+    "citations": {
+        "description": "Which source each footnote cites.",
+        "columns": _columns(text="The footnote's text"),
+    },
+    "claims": {
+        "description": "Sentences of the commentary that carry a footnote marker.",
+        "label_column": "text",
+        "columns": _columns(position="Order of the claim in its document, from 1"),
+    },
+    "quotes": {
+        "description": "Passages, in the source's language, that should be in its capture.",
+        "columns": _columns(
+            prefix="Text just before the quote when it was first found",
+            suffix="Text just after it",
+            anchored_at="When the quote was first found in a capture",
+        ),
+    },
+    "runs": {
+        "description": "Every fetch and verify run: when, which version, which settings.",
+        "sort_desc": "started_at",
+        "columns": _columns(warc_filename="The WARC file of the run, in archive/warc/"),
+    },
+    "captures": {
+        "description": (
+            "Every attempt to capture a source, failures included. Click a title for the "
+            "capture page: provenance, hashes, text and the archived page."
+        ),
+        "label_column": "title",
+        "sort_desc": "fetched_at",
+        "facets": ["source_id", "method", "status_code"],
+        "columns": _columns(
+            requested_url="The URL asked for",
+            url="The final URL, after redirects",
+            method="live / alternate / embed",
+            fetched_at="When the final response started (UTC)",
+            payload_sha256="SHA-256 of the document bytes after Content-Encoding is undone",
+            payload_length="Bytes of the document after Content-Encoding is undone",
+            warc_filename="WARC file in archive/warc/ holding the response record",
+            warc_offset="Byte offset of the record's gzip member",
+            warc_length="Bytes of the record's gzip member",
+            revisit_of="Earlier capture holding the same payload (this one is a revisit)",
+            charset="Character encoding used to read the text",
+            text="Extracted main text (plain text)",
+            text_sha256="SHA-256 of the text after Unicode NFC and whitespace folding",
+            error="Why the capture failed (NULL: it did not)",
+            suspect="Why a successful response looks like an error page (NULL: it does not)",
+            redirects="The redirect chain (JSON)",
+            response_headers="HTTP response headers as received (JSON)",
+            ip="The server address connected to",
+            tls="TLS version, cipher and certificate (JSON)",
+        ),
+    },
+    "checks": {
+        "description": "Every verification result of every `citearchive verify` run.",
+        "sort_desc": "id",
+        "facets": ["kind", "outcome"],
+        "columns": _columns(
+            kind="fixity / traceability / quote / lint / live / live-quote",
+            subject="What was checked: capture:<id>, claim:<id>, quote:<id>, source:<id>",
+            outcome="ok, failed, found, approximate, not-found, unchanged, changed, ...",
+            detail="Why, or the match details (JSON for quote and live checks)",
+        ),
+    },
+    "_migrations": {"hidden": True},
+}
+
+
+def _documents(db_path: Path) -> list[dict[str, Any]]:
+    import sqlite_utils
+
+    db = sqlite_utils.Database(db_path)
+    try:
+        if "documents" not in db.table_names():
+            return []
+        return list(db.query("SELECT id, title, author FROM documents ORDER BY id"))
+    finally:
+        db.close()
+
+
+def datasette_metadata(archive_root: str | Path) -> dict[str, Any]:
+    """Datasette metadata for an archive: titles, descriptions, labels, canned queries."""
+    db_path = Path(archive_root) / DB_NAME
+    docs = _documents(db_path) if db_path.exists() else []
+    title = "citearchive"
+    if len(docs) == 1 and docs[0]["title"]:
+        title = f"citearchive: {docs[0]['title']}"
+    base = f"/{DATABASE_NAME}"
+    links = [
+        ("claim_evidence", "Claims and their evidence"),
+        (QUERY_ATTENTION, "Sources that need attention"),
+        (QUERY_SEARCH, "Search archived text"),
+    ]
+    nav = markupsafe.Markup(" · ").join(
+        markupsafe.Markup('<a href="{}/{}">{}</a>').format(base, name, label)
+        for name, label in links
+    )
+    description_html = markupsafe.Markup(
+        "<p>The sources cited by {what}, archived as WARC files with this SQLite index. "
+        "Follow any claim to the archived copy of its source, its hashes and its "
+        "provenance.</p><p>{nav}</p>"
+    ).format(
+        what=", ".join(f"“{d['title']}”" for d in docs if d["title"]) or "a commentary",
+        nav=nav,
+    )
+    return {
+        "title": title,
+        "description_html": str(description_html),
+        "source": f"citearchive {__version__}",
+        "source_url": "https://pypi.org/project/citearchive/",
+        "license": "Archived for research and verification; rights remain with each publisher",
+        "databases": {
+            DATABASE_NAME: {
+                "description": "The archive index: sources, captures, checks and the views.",
+                "tables": TABLES,
+                "queries": canned_queries_for_archive(),
+            }
+        },
+    }
+
+
+def database_path(archive_root: str | Path) -> Path:
+    """The archive's database, brought up to date (migrations, views) before serving."""
+    archive = Archive.open(archive_root, create=False)
+    try:
+        create_views(archive.db)
+    finally:
+        archive.close()
+    return Path(archive_root) / DB_NAME
+
+
+def make_datasette(archive_root: str | Path, *, settings: dict[str, Any] | None = None) -> Any:
+    """A Datasette instance over the archive: immutable, with metadata and the plugin."""
+    from datasette.app import Datasette
+
+    from .datasette_plugin import register
+
+    register()
+    path = str(database_path(archive_root))
+    return Datasette(
+        immutables=[path],
+        metadata=datasette_metadata(archive_root),
+        settings={**DATASETTE_SETTINGS, **(settings or {})},
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_warning(host: str) -> str | None:
+    """The warning to print when ``host`` makes the archive reachable from other machines."""
+    if is_loopback(host):
+        return None
+    return (
+        f"warning: serving on {host}: anyone who can reach this machine can read the whole "
+        "archive (Datasette has no login here); the default 127.0.0.1 keeps it to you"
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: any free port), or a UsageError."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; try another --port"
+        ) from None
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def serve(
+    archive_root: str | Path,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    warn: Callable[[str], None] = _stderr,
+    on_ready: Callable[[str], None] = _stderr,
+    log_level: str = "warning",
+) -> None:
+    """Serve the archive in Datasette until interrupted.
+
+    ``on_ready`` gets the URL once the socket listens (port 0 picks a free port); ``warn``
+    gets the warning of :func:`bind_warning`.
+    """
+    import uvicorn
+
+    warning = bind_warning(host)
+    if warning:
+        warn(warning)
+    ds = make_datasette(archive_root)
+    sock = bind_socket(host, port)
+    on_ready(f"serving {Path(archive_root) / DB_NAME} read-only at {_url(sock)}")
+    config = uvicorn.Config(ds.app(), log_level=log_level, lifespan="on")
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

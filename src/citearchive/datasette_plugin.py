@@ -1,0 +1,507 @@
+"""The citearchive Datasette plugin: search functions, the capture page, the archived view.
+
+Registered through the ``datasette`` entry point (``citearchive = "citearchive.datasette_plugin"``)
+or by :func:`register` (what ``citearchive serve`` and the tests do). It adds:
+
+- ``prepare_connection``: the SQL functions of :mod:`citearchive.search` (so the canned
+  query "Search archived text" runs the same search as ``citearchive search``) and
+  ``citearchive_snippet(text, q)``.
+- ``/-/citearchive/capture/<id>`` (and ``.json``): one capture: its source, provenance
+  (status, redirects, headers, IP, certificate), hashes, verdicts and extracted text.
+- ``/-/citearchive/archived/<id>``: the archived payload as captured, read from its WARC
+  record (for a revisit, the original's payload), Content-Encoding undone, served with the
+  archived Content-Type under a Content-Security-Policy that runs no script and loads
+  nothing (archived pages are hostile input: scripts, forms, trackers, live-web links).
+- links from ``capture_id`` cells to the capture page, menu links, and security headers on
+  every response.
+
+Everything a page shows from the archive is escaped by Jinja's autoescape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import mimetypes
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import markupsafe
+from datasette import hookimpl
+from datasette.utils.asgi import NotFound, Request, Response
+from datasette.views.base import DatasetteError
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader
+from warcio.archiveiterator import ArchiveIterator
+
+from .browse import canned_queries_for_archive
+from .search import register_functions, snippet
+from .store import WARC_DIR
+
+if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
+    from datasette.app import Datasette
+    from datasette.database import Database
+
+PREFIX = "/-/citearchive"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+# Archived pages: no script, no network, no form, no plugin, no framing; a unique origin.
+ARCHIVED_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "media-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'; sandbox"
+)
+ARCHIVED_HEADERS = {
+    "content-security-policy": ARCHIVED_CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cross-origin-resource-policy": "same-origin",
+    "cache-control": "private, no-transform",
+}
+# The plugin's own pages show archived text escaped; this is defence in depth.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; object-src 'none'; frame-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+)
+# Added to every Datasette response that does not set them itself.
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "SAMEORIGIN",
+}
+LINKED_COLUMNS = ("capture_id", "good_capture_id", "last_capture_id")
+# Inline styles so long hashes wrap and claims keep a readable width in Datasette's tables.
+_HASH_STYLE = "font-family: monospace; word-break: break-all; display: inline-block; width: 9em"
+WRAPPED_COLUMNS = {
+    "payload_sha256": _HASH_STYLE,
+    "text_sha256": _HASH_STYLE,
+    "claim": "display: inline-block; min-width: 18em",
+}
+MAX_REVISIT_HOPS = 5
+
+_archive_dbs: weakref.WeakKeyDictionary[Datasette, list[str]] = weakref.WeakKeyDictionary()
+
+
+def register() -> None:
+    """Register this plugin with Datasette's plugin manager (once per process)."""
+    from datasette.plugins import pm
+
+    from . import datasette_plugin
+
+    if not pm.is_registered(datasette_plugin):
+        pm.register(datasette_plugin, name="citearchive")
+
+
+def unregister() -> None:
+    """Undo :func:`register` (tests use it to check plain Datasette)."""
+    from datasette.plugins import pm
+
+    from . import datasette_plugin
+
+    if pm.is_registered(datasette_plugin):
+        pm.unregister(datasette_plugin)
+
+
+def capture_path(capture_id: int) -> str:
+    return f"{PREFIX}/capture/{capture_id}"
+
+
+def archived_path(capture_id: int) -> str:
+    return f"{PREFIX}/archived/{capture_id}"
+
+
+# --- hooks ------------------------------------------------------------------------------
+
+
+@hookimpl
+def prepare_connection(conn: Any) -> None:
+    register_functions(conn)
+    conn.create_function(
+        "citearchive_snippet", 2, lambda text, q: snippet(text or "", q or ""),
+        deterministic=True,
+    )  # fmt: skip
+
+
+@hookimpl
+def prepare_jinja2_environment(env: Environment) -> None:
+    assert env.loader is not None
+    env.loader = ChoiceLoader([env.loader, FileSystemLoader(str(TEMPLATES_DIR))])
+
+
+@hookimpl
+def startup(datasette: Datasette) -> Any:
+    _plain_tracebacks()
+
+    async def inner() -> None:
+        await _archive_databases(datasette)
+
+    return inner
+
+
+def _plain_tracebacks() -> None:
+    """Stop Datasette 0.65 rendering errors with rich when rich is installed (it is: our CLI
+    uses it). Its handler calls rich's ``print_exception`` even for a plain 404 outside any
+    ``except`` block, which raises, so every unknown URL became a 500; it also printed the
+    locals (archived text) of every error to the console. Plain tracebacks remain for 500s.
+    """
+    import datasette.handle_exception
+
+    if getattr(datasette.handle_exception, "rich", None) is not None:
+        datasette.handle_exception.rich = None
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Any]]:
+    return [
+        (rf"^{PREFIX}/capture/(?P<capture_id>\d+)(?P<format>\.json)?$", capture_page),
+        (rf"^{PREFIX}/archived/(?P<capture_id>\d+)$", archived_page),
+    ]
+
+
+@hookimpl
+def render_cell(
+    row: Any, value: Any, column: str, table: str | None, database: str, datasette: Datasette
+) -> markupsafe.Markup | None:
+    """Link capture ids (and capture titles) to the capture page; wrap hashes and claims."""
+    if database not in _archive_dbs.get(datasette, ()):
+        return None
+    if isinstance(value, int) and (
+        column in LINKED_COLUMNS or (table == "captures" and column == "id")
+    ):
+        href = datasette.urls.path(capture_path(value))
+        return markupsafe.Markup('<a href="{}">{}</a>').format(href, value)
+    if table == "captures" and column == "title" and isinstance(value, str):
+        href = datasette.urls.path(capture_path(row["id"]))
+        return markupsafe.Markup('<a href="{}">{}</a>').format(href, value)
+    if isinstance(value, str) and column in WRAPPED_COLUMNS:
+        return markupsafe.Markup('<span style="{}">{}</span>').format(
+            WRAPPED_COLUMNS[column], value
+        )
+    return None
+
+
+@hookimpl
+def menu_links(datasette: Datasette) -> list[dict[str, str]]:
+    names = _archive_dbs.get(datasette) or []
+    if not names:
+        return []
+    base = datasette.urls.database(names[0])
+    return [
+        {"href": f"{base}/{name}", "label": query["title"]}
+        for name, query in canned_queries_for_archive().items()
+    ]
+
+
+@hookimpl
+def canned_queries(datasette: Datasette, database: str) -> Any:
+    """The archive's canned queries, also when Datasette runs without our metadata."""
+
+    async def inner() -> dict[str, Any]:
+        if database in await _archive_databases(datasette):
+            return canned_queries_for_archive()
+        return {}
+
+    return inner
+
+
+@hookimpl
+def asgi_wrapper() -> Any:
+    def wrap(app: Any) -> Any:
+        async def with_headers(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+
+            async def send_with_headers(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    headers = list(message.get("headers") or [])
+                    present = {bytes(k).lower() for k, _ in headers}
+                    for key, value in SECURITY_HEADERS.items():
+                        if key.encode() not in present:
+                            headers.append([key.encode(), value.encode()])
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            await app(scope, receive, send_with_headers)
+
+        return with_headers
+
+    return wrap
+
+
+# --- finding the archive ----------------------------------------------------------------
+
+
+async def _archive_databases(datasette: Datasette) -> list[str]:
+    """Names of the attached databases that are citearchive archives (cached)."""
+    if datasette in _archive_dbs:
+        return _archive_dbs[datasette]
+    names = []
+    for name, db in datasette.databases.items():
+        if db.is_memory or name.startswith("_"):
+            continue
+        tables = set(await db.table_names())
+        if {"captures", "sources", "_migrations"} <= tables:
+            names.append(name)
+    names.sort(key=lambda n: n != "citearchive")
+    _archive_dbs[datasette] = names
+    return names
+
+
+async def _archive_db(datasette: Datasette, request: Request) -> Database:
+    names = await _archive_databases(datasette)
+    wanted = request.args.get("database")
+    if wanted:
+        if wanted not in names:
+            raise NotFound(f"No citearchive archive named {wanted!r}")
+        return datasette.get_database(wanted)
+    if not names:
+        raise NotFound("No citearchive archive is attached to this Datasette")
+    return datasette.get_database(names[0])
+
+
+async def _rows(db: Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+    results = await db.execute(sql, params)
+    return [dict(row) for row in results.rows]
+
+
+# --- the capture page -------------------------------------------------------------------
+
+
+def _json_field(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def safe_href(url: Any) -> str | None:
+    """``url`` when it is an http(s) URL a page may link to, else None (no javascript:)."""
+    if not isinstance(url, str) or any(c in url for c in "\r\n\t "):
+        return None
+    return url if urlsplit(url).scheme.lower() in ("http", "https") else None
+
+
+async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
+    """Everything the capture page shows, as plain JSON-ready values."""
+    found = await _rows(db, "SELECT * FROM captures WHERE id = ?", [capture_id])
+    if not found:
+        raise NotFound(f"No capture {capture_id} in this archive")
+    capture = found[0]
+    for key in ("redirects", "response_headers", "tls"):
+        capture[key] = _json_field(capture.get(key))
+    sid = capture["source_id"]
+    sources = await _rows(db, "SELECT * FROM sources WHERE id = ?", [sid])
+    source = sources[0] if sources else None
+    if source:
+        source["alternates"] = _json_field(source.get("alternates"))
+    original = None
+    if capture.get("revisit_of") is not None:
+        rows = await _rows(
+            db, "SELECT id, fetched_at, url, payload_sha256 FROM captures WHERE id = ?",
+            [capture["revisit_of"]],
+        )  # fmt: skip
+        original = rows[0] if rows else None
+    document = None
+    if source and source.get("document_id"):
+        docs = await _rows(db, "SELECT * FROM documents WHERE id = ?", [source["document_id"]])
+        document = docs[0] if docs else None
+    claims = await _rows(
+        db,
+        "SELECT claims.id, claims.document_id, claims.footnote, claims.position, claims.text "
+        "FROM claims JOIN citations ON citations.document_id = claims.document_id "
+        "AND citations.footnote = claims.footnote WHERE citations.source_id = ? "
+        "ORDER BY claims.document_id, claims.position",
+        [sid],
+    )
+    quotes = await _rows(
+        db,
+        "SELECT quotes.id, quotes.position, quotes.text, "
+        "(SELECT outcome FROM checks WHERE kind = 'quote' AND subject = 'quote:' || quotes.id "
+        " ORDER BY checked_at DESC, id DESC LIMIT 1) AS verdict "
+        "FROM quotes WHERE source_id = ? ORDER BY position",
+        [sid],
+    )
+    checks = await _rows(
+        db,
+        "SELECT id, run_id, kind, subject, outcome, detail, checked_at FROM checks "
+        "WHERE subject = 'capture:' || :id OR capture_id = :id "
+        "ORDER BY checked_at DESC, id DESC LIMIT 50",
+        {"id": capture_id},
+    )
+    others = await _rows(
+        db,
+        "SELECT id, fetched_at, method, status_code, error, suspect, payload_sha256, "
+        "revisit_of FROM captures WHERE source_id = ? ORDER BY fetched_at DESC, id DESC",
+        [sid],
+    )
+    return {
+        "capture": capture, "source": source, "document": document, "original": original,
+        "claims": claims, "quotes": quotes, "checks": checks, "captures": others,
+        "archived_url": archived_path(capture_id) if _has_record(capture, original) else None,
+    }  # fmt: skip
+
+
+def _has_record(capture: dict[str, Any], original: dict[str, Any] | None) -> bool:
+    if capture.get("revisit_of") is not None:
+        return original is not None
+    return bool(capture.get("warc_filename"))
+
+
+async def capture_page(datasette: Datasette, request: Request) -> Response:
+    """``/-/citearchive/capture/<id>``: one capture and its evidence (``.json`` for scripts)."""
+    db = await _archive_db(datasette, request)
+    capture_id = int(request.url_vars["capture_id"])
+    data = await capture_data(db, capture_id)
+    if request.url_vars.get("format"):
+        body = json.dumps({"ok": True, **data}, ensure_ascii=False, indent=2)
+        return Response(body, content_type="application/json; charset=utf-8")
+    context = {
+        **data,
+        "database": db.name,
+        "capture_id": capture_id,
+        "safe_href": safe_href,
+        "json_url": datasette.urls.path(capture_path(capture_id) + ".json"),
+        "archived_href": datasette.urls.path(data["archived_url"])
+        if data["archived_url"]
+        else None,
+        "capture_href": lambda cid: datasette.urls.path(capture_path(cid)),
+        "row_href": lambda table, pk: datasette.urls.row(db.name, table, str(pk)),
+    }
+    html = await datasette.render_template(
+        "citearchive_capture.html", context, request=request, view_name="citearchive_capture"
+    )
+    return Response.html(html, headers={"content-security-policy": PAGE_CSP})
+
+
+# --- the archived page ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchivedPayload:
+    """The HTTP response a WARC record holds, its body decoded as the browser would see it."""
+
+    record_type: str
+    target_uri: str | None
+    status_line: str | None
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class ArchivedRecordError(Exception):
+    """The WARC record a capture points at cannot be read."""
+
+
+def read_payload(path: Path, offset: int) -> ArchivedPayload:
+    """Read the response record at ``offset`` of ``path`` with warcio.
+
+    The body comes from ``content_stream()``: chunked framing and Content-Encoding undone,
+    the bytes whose sha256 is ``captures.payload_sha256``.
+    """
+    if not path.is_file():
+        raise ArchivedRecordError(f"WARC file missing: {WARC_DIR}/{path.name}")
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        try:
+            for record in ArchiveIterator(fh):
+                if record.rec_type != "response":
+                    raise ArchivedRecordError(
+                        f"record at offset {offset} of {path.name} is a {record.rec_type} "
+                        "record, not a response record"
+                    )
+                http = record.http_headers
+                return ArchivedPayload(
+                    record_type=record.rec_type,
+                    target_uri=record.rec_headers.get_header("WARC-Target-URI"),
+                    status_line=http.statusline if http else None,
+                    headers=list(http.headers) if http else [],
+                    body=record.content_stream().read(),
+                )
+        except ArchivedRecordError:
+            raise
+        except Exception as exc:  # warcio raises plain Exceptions on damaged input
+            raise ArchivedRecordError(
+                f"record at offset {offset} of {path.name} is unreadable: {exc}"
+            ) from None
+    raise ArchivedRecordError(f"no record at offset {offset} of {path.name}")
+
+
+def warc_file(db: Database, filename: str) -> Path:
+    """The WARC file named in a capture row, confined to the archive's warc/ folder."""
+    if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
+        raise ArchivedRecordError(f"unsafe WARC file name {filename!r}")
+    return Path(db.path).parent / WARC_DIR / filename
+
+
+def archived_content_type(payload: ArchivedPayload, charset: str | None) -> str:
+    """The archived Content-Type (plus the detected charset for text without one)."""
+    value = (payload.header("Content-Type") or "").strip()
+    if not value or any(ord(c) < 32 or ord(c) > 126 for c in value):
+        return "application/octet-stream"
+    mime = value.split(";")[0].strip().lower()
+    if charset and "charset=" not in value.lower() and mime in ("text/html", "text/plain"):
+        value = f"{value}; charset={charset}"
+    return value
+
+
+async def _payload_row(db: Database, capture_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The capture row, and the row whose WARC record holds its payload (revisits followed)."""
+    sql = (
+        "SELECT id, url, content_type, charset, payload_sha256, warc_filename, warc_offset, "
+        "revisit_of, error FROM captures WHERE id = ?"
+    )
+    rows = await _rows(db, sql, [capture_id])
+    if not rows:
+        raise NotFound(f"No capture {capture_id} in this archive")
+    capture = holder = rows[0]
+    for _ in range(MAX_REVISIT_HOPS):
+        if holder["revisit_of"] is None:
+            break
+        found = await _rows(db, sql, [holder["revisit_of"]])
+        if not found:
+            raise NotFound(
+                f"Capture {capture_id} revisits capture {holder['revisit_of']}, which is missing"
+            )
+        holder = found[0]
+    if not holder["warc_filename"] or holder["warc_offset"] is None:
+        why = f" ({capture['error']})" if capture["error"] else ""
+        raise NotFound(f"Capture {capture_id} has no archived response{why}")
+    return capture, holder
+
+
+async def archived_page(datasette: Datasette, request: Request) -> Response:
+    """``/-/citearchive/archived/<id>``: the payload as captured, made inert.
+
+    ``?download=1`` serves it as an attachment instead, to save the file as captured.
+    """
+    db = await _archive_db(datasette, request)
+    capture_id = int(request.url_vars["capture_id"])
+    _, holder = await _payload_row(db, capture_id)
+    try:
+        path = warc_file(db, holder["warc_filename"])
+        payload = await asyncio.to_thread(read_payload, path, holder["warc_offset"])
+    except ArchivedRecordError as exc:
+        raise DatasetteError(str(exc), title="Archived record unreadable", status=500) from None
+    content_type = archived_content_type(payload, holder["charset"])
+    digest = hashlib.sha256(payload.body).hexdigest()
+    ext = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
+    disposition = "attachment" if request.args.get("download") else "inline"
+    headers = {
+        **ARCHIVED_HEADERS,
+        "content-disposition": f'{disposition}; filename="capture-{capture_id}{ext}"',
+        "x-citearchive-payload-sha256": digest,
+        "x-citearchive-fixity": "ok" if digest == holder["payload_sha256"] else "mismatch",
+    }
+    return Response(payload.body, headers=headers, content_type=content_type)

@@ -252,10 +252,26 @@ class _Runner:
         self, sources: list[Source], client_factory: Callable[[Settings], httpx.AsyncClient]
     ) -> None:
         limiter = HostLimiter(self.settings)
+        # Bounds the sources between "fetch started" and "row queued", so bodies waiting
+        # for an extraction worker cannot pile up in memory when the network outpaces
+        # extraction: memory stays flat whatever the number of sources.
+        inflight = asyncio.Semaphore(self.settings.concurrency)
         async with client_factory(self.settings) as client:
-            await asyncio.gather(*(self._source(client, limiter, s) for s in sources))
+            await asyncio.gather(*(self._source(client, limiter, inflight, s) for s in sources))
 
-    async def _source(self, client: httpx.AsyncClient, limiter: HostLimiter, s: Source) -> None:
+    async def _source(
+        self,
+        client: httpx.AsyncClient,
+        limiter: HostLimiter,
+        inflight: asyncio.Semaphore,
+        s: Source,
+    ) -> None:
+        async with inflight:
+            await self._capture_source(client, limiter, s)
+
+    async def _capture_source(
+        self, client: httpx.AsyncClient, limiter: HostLimiter, s: Source
+    ) -> None:
         assert s.url
         outcome = SourceOutcome(s.id, s.url, "failed")
         try:

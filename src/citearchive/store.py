@@ -320,13 +320,19 @@ class Archive:
     # --- captures and checks --------------------------------------------------------------
 
     def insert_captures(self, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert capture rows in one transaction; return their ids."""
-        ids = []
+        """Insert capture rows in one transaction; return their ids.
+
+        The ids are consecutive: ``id`` is an INTEGER PRIMARY KEY (new rowid = max + 1) and
+        the caller holds the archive's write lock, so no other writer interleaves.
+        """
+        if not rows:
+            return []
         with self.db.conn:
-            table = _t(self.db, "captures")
-            for row in rows:
-                ids.append(int(table.insert(_jsonify(row)).last_pk or 0))
-        return ids
+            (last,) = self.db.execute("SELECT coalesce(max(id), 0) FROM captures").fetchone()
+            _t(self.db, "captures").insert_all(
+                (_jsonify(r) for r in rows), batch_size=200, alter=False
+            )
+        return list(range(last + 1, last + 1 + len(rows)))
 
     def insert_checks(self, rows: list[dict[str, Any]]) -> None:
         with self.db.conn:

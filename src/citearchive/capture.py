@@ -185,7 +185,8 @@ def fetch_sources(
                 ids.setdefault(sid, []).append(cid)
             for o in runner.outcomes:
                 o.capture_ids = ids.get(o.source_id, [])
-            outcomes += runner.outcomes
+            order = {s.id: i for i, s in enumerate(chosen)}
+            outcomes = sorted(outcomes + runner.outcomes, key=lambda o: order[o.source_id])
             report = FetchReport(run_id, str(archive.root), warc.name, outcomes)
             archive.finish_run(run_id, report.counts())
             return report

@@ -259,6 +259,103 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+# --- verify and status ------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def verify(
+    sources: SourcesOpt = Path("sources.toml"),
+    archive: ArchiveOpt = Path("archive"),
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Also re-fetch every source (archived like any capture) and report drift: "
+            "unchanged, changed, moved, gone, blocked, unreachable; re-anchor every quote.",
+        ),
+    ] = False,
+    progress: Annotated[
+        bool | None, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove, claim by claim, that the evidence holds (offline unless --live).
+
+    Fixity: every capture's WARC record still hashes to what was recorded. Traceability:
+    every claim's footnote cites a source with a URL and a good capture. Quotes: every
+    quote is anchored in the newest good capture's text (exact, approximate, not found).
+    Lint: the commentary's citation lint. Every result is stored in the checks table.
+    Exit 0 when everything held, 1 when anything failed.
+    """
+    from .manifest import load_manifest
+    from .verify import format_report, verify_archive
+
+    manifest = load_manifest(sources)
+    show = (not as_json and err.is_terminal) if progress is None else progress
+    bar = Progress(
+        TextColumn("verify {task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, disable=not show, transient=True,
+    )  # fmt: skip
+    tasks: dict[str, Any] = {}
+
+    def advanced(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        report = verify_archive(manifest, archive, live=live, progress=advanced)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        header, *body, totals = format_report(report)
+        table = Table(*header)
+        for (fn, claim, source, verdict), row in zip(body, report.claims, strict=True):
+            style = "green" if row.ok else "red"
+            table.add_row(fn, escape(_short(claim, 48)), escape(source),
+                          f"[{style}]{escape(verdict)}[/]")  # fmt: skip
+        out.print(table)
+        for check in report.failures:
+            detail = (
+                check.detail
+                if isinstance(check.detail, str)
+                else json.dumps(check.detail, ensure_ascii=False)
+            )
+            out.print(f"[red]{escape(check.kind)} {escape(check.outcome)}[/] "
+                      f"{escape(check.subject)}: {escape(_short(detail, 160))}")  # fmt: skip
+        out.print(escape(totals[3]))
+        out.print("all checks held" if report.ok else "[red]some checks failed[/]")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+@handles_errors
+def status(
+    sources: SourcesOpt = Path("sources.toml"),
+    archive: ArchiveOpt = Path("archive"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Per source: footnote(s), URL, last capture, last verify verdict."""
+    from .manifest import load_manifest
+    from .verify import source_status
+
+    rows = source_status(load_manifest(sources), archive)
+    if as_json:
+        print_json([r.to_dict() for r in rows])
+        return
+    table = Table("source", "fn", "url", "last capture", "status", "verdict")
+    for column in table.columns:
+        column.overflow = "fold"
+    for r in rows:
+        table.add_row(
+            r.source_id, ",".join(map(str, r.footnotes)), escape(r.url or "—"),
+            r.last_capture_at or "—", escape(_short(r.last_status, 40)),
+            escape(r.last_verdict or "—"),
+        )  # fmt: skip
+    out.print(table)
+
+
 # --- serve ---------------------------------------------------------------------------------
 
 

@@ -317,3 +317,20 @@ def test_telegram_post_also_captures_the_embed_view(
     assert embed["requested_url"] == "https://t.me/systemasystema/63?embed=1&mode=tme"
     assert "проект договора о нейтралитете" in embed["text"]
     assert "Telegram Widget" not in embed["text"]
+
+
+def test_same_document_now_gzip_encoded_is_stored_in_full_not_as_revisit(
+    tmp_path: Path, local_server: LocalServer, pool: ProcessPoolExecutor
+) -> None:
+    body = EN_HTML.encode()
+    local_server.route("/p", sequence(respond(body), respond(body, encoding="gzip")))
+    manifest = manifest_for(tmp_path, [{"id": "p", "url": local_server.url("/p")}])
+    run(manifest, tmp_path / "archive", pool)
+    run(manifest, tmp_path / "archive", pool, refresh=True)
+    first, second = rows(tmp_path / "archive")
+    assert first["payload_sha256"] == second["payload_sha256"]  # the same document...
+    assert second["revisit_of"] is None  # ...but other bytes on the wire: kept in full
+    record, payload = read_record(tmp_path / "archive", second)
+    assert record.rec_type == "response"
+    assert record.http_headers.get_header("Content-Encoding") == "gzip"
+    assert payload == body

@@ -28,6 +28,12 @@ _EXPORTS: dict[str, str] = {
     "Adapter": "adapters", "adapter_for": "adapters", "normalize_url": "adapters",
     "extract": "extract", "Extraction": "extract", "normalize_text": "extract",
     "text_sha256": "extract",
+    # verify
+    "verify_archive": "verify", "VerifyReport": "verify", "ClaimRow": "verify",
+    "Check": "verify", "source_status": "verify", "StatusRow": "verify",
+    "check_fixity": "fixity", "FixityResult": "fixity", "anchor": "quotes",
+    # browse
+    "make_datasette": "browse", "datasette_metadata": "browse", "create_views": "views",
     # archive
     "Archive": "store", "search": "search", "SearchHit": "search",
     # configuration and errors

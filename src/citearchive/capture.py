@@ -11,6 +11,7 @@ rerun captures exactly the sources that have no successful capture row yet.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import difflib
 import hashlib
@@ -308,6 +309,12 @@ class _Runner:
             if payload_sha and result.error is None
             else None
         )
+        if earlier is not None and earlier["warc_payload_digest"] != warc_payload_digest(
+            final.raw_body if final else b""
+        ):
+            # Same document, other bytes on the wire (e.g. now gzip-encoded): a revisit
+            # would point a gzip-labelled response at plain bytes. Store it in full.
+            earlier = None
         locations = self._write_exchanges(result, revisit_of=earlier)
         if final is not None and final.status_code is not None:
             loc = locations[-1]
@@ -415,6 +422,11 @@ class _Runner:
         for row, cid in zip(rows, ids, strict=True):
             row["id"] = cid
         self.last_flush = time.monotonic()
+
+
+def warc_payload_digest(raw_body: bytes) -> str:
+    """The WARC-Payload-Digest warcio writes for a response body: base32 SHA-1."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(raw_body).digest()).decode("ascii")
 
 
 def _fill_outcome(outcome: SourceOutcome, row: dict[str, Any]) -> None:

@@ -144,9 +144,16 @@ def _m002_search(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_checks_by_source(db: sqlite_utils.Database) -> None:
+    # "when did footnote 7's quote stop anchoring?": history per source and per claim
+    _t(db, "checks").create_index(["source_id", "checked_at"])
+    _t(db, "checks").create_index(["claim_id", "checked_at"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_search", _m002_search),
+    ("003_checks_by_source", _m003_checks_by_source),
 ]
 
 

@@ -1,0 +1,472 @@
+"""``citearchive verify``: is every claim still backed by sound archived evidence?
+
+Offline (the default, no network):
+
+- **fixity** of every capture's WARC record (:mod:`citearchive.fixity`);
+- **traceability** of every claim: footnote defined, citing a source with a URL that has
+  a successful, non-suspect capture with text whose record passes fixity;
+- **quotes** anchored in each source's newest good capture of each URL captured for it
+  (cited URL, alternates, embeds; :mod:`citearchive.quotes`),
+  the context of the first anchoring stored so later captures are re-anchored by it;
+- **lint** of each commentary file (:func:`citearchive.commentary.lint`).
+
+With ``live=True`` every source is captured again and compared with its last good
+capture (:mod:`citearchive.live`), and every quote is re-anchored on the live text.
+
+Every result is a row of the ``checks`` table (kind, subject, outcome, detail) under a
+``verify`` run, so history is queryable; :class:`VerifyReport` is what a person reads:
+one row per claim, then totals. ``report.ok`` is True only when every check held.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .commentary import lint, read_commentary
+from .config import Settings, resolve_settings
+from .errors import CitearchiveError
+from .fixity import check_fixity
+from .live import live_checks, refetch
+from .manifest import Manifest, Source
+from .quotes import best_anchor, normalize, quote_detail, quote_rows, remember_context
+from .store import DB_NAME, Archive, claim_id, utcnow
+
+FAILING = frozenset(
+    {"failed", "not-found", "no-capture", "changed", "moved", "gone", "blocked", "unreachable"}
+)
+CHECK_BATCH = 500  # check rows written per transaction
+SHORT_CLAIM = 60  # characters of claim text in the report
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+_CAPTURE_COLUMNS = (
+    "id, source_id, requested_url, url, method, fetched_at, status_code, error, suspect, "
+    "text IS NOT NULL AS has_text, text_sha256, payload_sha256, content_type"
+)
+
+
+@dataclass
+class Check:
+    """One verification result: a row of the ``checks`` table."""
+
+    kind: str
+    subject: str
+    outcome: str
+    detail: str | dict[str, Any]
+    source_id: str | None = None
+    claim_id: str | None = None
+    capture_id: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in FAILING
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def row(self, run_id: str) -> dict[str, Any]:
+        detail = self.detail if isinstance(self.detail, str) else _json(self.detail)
+        return {**self.to_dict(), "detail": detail, "run_id": run_id, "checked_at": utcnow()}
+
+
+@dataclass
+class ClaimRow:
+    """A claim's line in the report: footnote, short text, sources, verdict, problems."""
+
+    claim_id: str
+    document: str
+    footnote: int
+    text: str
+    sources: list[str]
+    verdict: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    capture_ids: list[int] = field(default_factory=list)  # the good captures it traces to
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of a verify run. ``checks`` holds every check but fixity passes."""
+
+    run_id: str
+    archive: str
+    live: bool
+    claims: list[ClaimRow]
+    checks: list[Check]
+    totals: dict[str, dict[str, int]]
+
+    @property
+    def ok(self) -> bool:
+        return not any(o in FAILING for counts in self.totals.values() for o in counts)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.failed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "archive": self.archive, "live": self.live, "ok": self.ok,
+            "totals": self.totals, "claims": [c.to_dict() for c in self.claims],
+            "checks": [c.to_dict() for c in self.checks],
+        }  # fmt: skip
+
+
+class _Sink:
+    """Writes checks to the archive in batches; keeps totals and the checks worth reporting."""
+
+    def __init__(self, archive: Archive, run_id: str) -> None:
+        self.archive, self.run_id = archive, run_id
+        self.pending: list[dict[str, Any]] = []
+        self.kept: list[Check] = []
+        self.totals: dict[str, Counter[str]] = defaultdict(Counter)
+
+    def add(self, check: Check) -> None:
+        self.totals[check.kind][check.outcome] += 1
+        if not (check.kind == "fixity" and not check.failed):
+            self.kept.append(check)
+        self.pending.append(check.row(self.run_id))
+        if len(self.pending) >= CHECK_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.archive.insert_checks(self.pending)
+            self.pending = []
+
+    def of(self, kind: str, source_id: str) -> list[Check]:
+        return [c for c in self.kept if c.kind == kind and c.source_id == source_id]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _short(text: str, width: int = SHORT_CLAIM) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class _Evidence:
+    """The captures of each source (text left in the database until needed)."""
+
+    def __init__(self, archive: Archive, manifest: Manifest, failed_fixity: set[int]) -> None:
+        self.archive = archive
+        self.failed = failed_fixity
+        self.rows: dict[str, list[dict[str, Any]]] = {s.id: [] for s in manifest.sources}
+        for row in archive.db.query(
+            f"SELECT {_CAPTURE_COLUMNS} FROM captures ORDER BY fetched_at, id"
+        ):
+            if row["source_id"] in self.rows:
+                self.rows[row["source_id"]].append(row)
+
+    def sound(self, sid: str) -> list[dict[str, Any]]:
+        """Good captures (no error, not suspect, with text) whose record passes fixity."""
+        return [
+            r for r in self.rows[sid]
+            if r["error"] is None and not r["suspect"] and r["has_text"]
+            and r["id"] not in self.failed
+        ]  # fmt: skip
+
+    def gap(self, s: Source) -> str | None:
+        """Why source ``s`` has no sound capture (None: it has one)."""
+        rows = self.rows[s.id]
+        if not s.resolved:
+            return f"source {s.id} has no URL (unresolved)"
+        if not rows:
+            return f"source {s.id} was never captured"
+        good = [r for r in rows if r["error"] is None]
+        if not good:
+            return f"source {s.id}: only failed captures ({rows[-1]['error']})"
+        plain = [r for r in good if not r["suspect"]]
+        if not plain:
+            return f"source {s.id}: only suspect captures ({good[-1]['suspect']})"
+        texty = [r for r in plain if r["has_text"]]
+        if not texty:
+            return f"source {s.id}: no text in its captures ({plain[-1]['content_type']})"
+        if not self.sound(s.id):
+            return f"source {s.id}: fixity failure on capture {texty[-1]['id']}"
+        return None
+
+    def quote_candidates(self, sid: str) -> list[int]:
+        """The newest sound capture of each URL captured for the source, newest first."""
+        newest: dict[str, int] = {}
+        for r in self.sound(sid):
+            newest[r["requested_url"]] = r["id"]
+        return sorted(newest.values(), reverse=True)
+
+    def previous(self, s: Source) -> dict[str, Any] | None:
+        """The newest sound capture of the source's own URL (the live baseline)."""
+        own = [r for r in self.sound(s.id) if r["requested_url"] == s.url]
+        return own[-1] if own else None
+
+    def text(self, capture_id: int) -> str:
+        row = self.archive.db.execute("SELECT text FROM captures WHERE id = ?", [capture_id])
+        return str(row.fetchone()[0] or "")
+
+
+def _check_quotes(archive: Archive, ev: _Evidence, s: Source, sink: _Sink) -> None:
+    candidates = ev.quote_candidates(s.id)
+    quotes = quote_rows(archive, s.id)
+    texts = {c: normalize(ev.text(c)) for c in candidates} if quotes else {}
+    for q in quotes:
+        subject = f"quote:{q['id']}"
+        if not candidates:
+            reason = ev.gap(s) or "no good capture"
+            detail = {"reason": reason, "quote": q["text"]}
+            sink.add(Check("quote", subject, "no-capture", detail, s.id))
+            continue
+        a, cid = best_anchor(q, texts)
+        detail = quote_detail(a, cid, quote=q["text"])
+        sink.add(Check("quote", subject, a.outcome, detail, s.id, capture_id=cid))
+        remember_context(archive, q, a)
+
+
+def _check_claims(manifest: Manifest, ev: _Evidence, sink: _Sink) -> None:
+    """Traceability: footnote defined, citing sources with URLs and a sound capture each."""
+    defined = {(f.document, f.number) for f in manifest.footnotes}
+    for c in manifest.claims:
+        cid = claim_id(c.document, c.index)
+        sources = manifest.sources_for(c.document, c.footnote)
+        reasons = [] if (c.document, c.footnote) in defined else [
+            f"footnote {c.footnote} is not defined"
+        ]  # fmt: skip
+        if not sources:
+            reasons.append(f"footnote {c.footnote} cites no source")
+        reasons += [g for s in sources if (g := ev.gap(s))]
+        sound = [r["id"] for s in sources for r in ev.sound(s.id)[-1:]]
+        detail = (
+            "; ".join(reasons) if reasons else "traceable to capture " + ", ".join(map(str, sound))
+        )
+        failing = [x.id for x in sources if ev.gap(x)]
+        sid = sources[0].id if len(sources) == 1 else (failing[0] if failing else None)
+        outcome = "failed" if reasons else "ok"
+        sink.add(Check("traceability", f"claim:{cid}", outcome, detail, sid, cid,
+                       sound[0] if len(sound) == 1 else None))  # fmt: skip
+
+
+def _check_lint(manifest: Manifest, sink: _Sink) -> None:
+    for d in manifest.documents:
+        if d.file is None:
+            continue
+        try:
+            commentary = read_commentary(d.file)
+        except CitearchiveError as exc:
+            sink.add(Check("lint", f"document:{d.id}", "warning", f"unreadable: {exc}"))
+            continue
+        for w in lint(commentary):
+            sink.add(Check("lint", f"document:{d.id}:footnote:{w.footnote}", "warning",
+                           f"{w.code}: {w.message}"))  # fmt: skip
+
+
+_VERDICTS = (  # (kind, outcome) -> claim verdict, strongest first
+    ("traceability", "failed", "untraceable"),
+    ("quote", "no-capture", "quote unchecked"),
+    ("quote", "not-found", "quote not found"),
+    ("live-quote", "not-found", "quote gone from live page"),
+    ("live", "gone", "live: gone"),
+    ("live", "blocked", "live: blocked"),
+    ("live", "unreachable", "live: unreachable"),
+    ("live", "moved", "live: moved"),
+    ("live", "changed", "live: changed"),
+    ("quote", "approximate", "quote approximate"),
+    ("live-quote", "approximate", "live quote approximate"),
+)
+
+
+def _problem(c: Check) -> str:
+    """One line for a person: which source, which quote, what is wrong."""
+    if c.kind == "traceability":
+        return str(c.detail)
+    d = c.detail if isinstance(c.detail, dict) else {"reason": c.detail}
+    if c.kind == "live":
+        why = d.get("error") or d.get("suspect") or d.get("diff") or d.get("final_url") or ""
+        return f"{c.source_id}: live page {c.outcome} ({why})"
+    quote = f"quote “{_short(d.get('quote') or c.subject, 40)}”"
+    if c.kind == "live-quote" and c.outcome == "not-found":
+        return f"{c.source_id}: {quote} no longer on the live page ({d.get('reason', '')})"
+    if c.outcome == "approximate":
+        where = "live page" if c.kind == "live-quote" else f"capture {d.get('capture_id')}"
+        matched = _short(d.get("matched") or "", 50)
+        return f"{c.source_id}: {quote} found approximately ({d['score']}) in {where}: “{matched}”"
+    why = d.get("reason") or (f"now reads “{_short(d['now_reads'], 50)}”" if d.get("now_reads")
+                              else f"best match {d.get('score')}")  # fmt: skip
+    return f"{c.source_id}: {quote} {c.outcome.replace('-', ' ')} ({why})"
+
+
+def _claim_rows(manifest: Manifest, sink: _Sink) -> list[ClaimRow]:
+    rows = []
+    for c in manifest.claims:
+        cid = claim_id(c.document, c.index)
+        sids = [s.id for s in manifest.sources_for(c.document, c.footnote)]
+        checks = [k for k in sink.kept if k.claim_id == cid and k.kind == "traceability"]
+        checks += [k for sid in sids for kind in ("quote", "live", "live-quote")
+                   for k in sink.of(kind, sid)]  # fmt: skip
+        verdict = next(
+            (v for kind, outcome, v in _VERDICTS
+             if any(k.kind == kind and k.outcome == outcome for k in checks)),
+            "ok",
+        )  # fmt: skip
+        problems = [_problem(k) for k in checks if k.failed or k.outcome == "approximate"]
+        traced = [k.capture_id for k in checks if k.kind == "traceability" and k.capture_id]
+        rows.append(ClaimRow(cid, c.document, c.footnote, _short(c.text), sids, verdict,
+                             not any(k.failed for k in checks), problems, traced))  # fmt: skip
+    return rows
+
+
+def verify_archive(
+    manifest: Manifest,
+    archive_root: str | Path,
+    *,
+    live: bool = False,
+    settings: Settings | None = None,
+    client_factory: Callable[[Settings], httpx.AsyncClient] | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Run every check on the archive; store each result in ``checks``; return the report.
+
+    Raises ArchiveError when there is no archive at ``archive_root``. ``progress(stage,
+    done, total)`` is called as the stages ("fixity", "quotes", "live") advance.
+    """
+    settings = settings or resolve_settings(manifest.settings)
+    archive = Archive.open(archive_root, create=False)
+    try:
+        with archive.locked():
+            archive.sync_manifest(manifest)
+            agent = settings.user_agent if live else None
+            run_id = archive.start_run("verify", settings={"live": live}, user_agent=agent)
+        sink = _Sink(archive, run_id)
+        try:
+            with archive.locked():
+                ev = _offline_checks(archive, manifest, sink, progress)
+            if live:
+                new_ids = refetch(manifest, archive_root, settings=settings,
+                                  client_factory=client_factory)  # fmt: skip
+                with archive.locked():
+                    for fields in live_checks(archive, manifest, new_ids, ev.previous, ev.text):
+                        sink.add(Check(**fields))
+                    sink.flush()
+                if progress:
+                    progress("live", len(new_ids), len(new_ids))
+        except BaseException as exc:  # interrupted or failed: the run says so, then goes on up
+            sink.flush()
+            archive.finish_run(run_id, {"ok": False, "error": repr(exc)})
+            raise
+        totals = {kind: dict(counts) for kind, counts in sorted(sink.totals.items())}
+        report = VerifyReport(run_id, str(archive.root), live, _claim_rows(manifest, sink),
+                              sink.kept, totals)  # fmt: skip
+        archive.finish_run(run_id, {"ok": report.ok, "totals": totals})
+        return report
+    finally:
+        archive.close()
+
+
+def _offline_checks(
+    archive: Archive, manifest: Manifest, sink: _Sink, progress: Progress | None
+) -> _Evidence:
+    """Fixity, traceability, quotes and lint, stored as they come; the evidence for live."""
+    failed: set[int] = set()
+    fixity_progress = (lambda d, t: progress("fixity", d, t)) if progress else None
+    for r in check_fixity(archive, progress=fixity_progress):
+        if not r.ok:
+            failed.add(r.capture_id)
+        sink.add(Check("fixity", f"capture:{r.capture_id}", "ok" if r.ok else "failed",
+                       r.detail, r.source_id, capture_id=r.capture_id))  # fmt: skip
+    ev = _Evidence(archive, manifest, failed)
+    _check_claims(manifest, ev, sink)
+    for i, s in enumerate(manifest.sources, start=1):
+        _check_quotes(archive, ev, s, sink)
+        if progress:
+            progress("quotes", i, len(manifest.sources))
+    _check_lint(manifest, sink)
+    sink.flush()
+    return ev
+
+
+def format_report(report: VerifyReport) -> list[tuple[str, str, str, str]]:
+    """The claim table as text rows (header first), then one totals row: for the CLI."""
+    rows = [("fn", "claim", "source", "verdict")]
+    for c in report.claims:
+        rows.append((str(c.footnote), c.text, ", ".join(c.sources), c.verdict))
+    totals = "; ".join(
+        f"{kind}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+        for kind, counts in report.totals.items()
+    )
+    rows.append(("", "totals", "", totals))
+    return rows
+
+
+@dataclass
+class StatusRow:
+    """One source's line in ``citearchive status``."""
+
+    source_id: str
+    footnotes: list[int]
+    url: str | None
+    captures: int
+    last_capture_at: str | None
+    last_status: str  # unresolved | never captured | captured | suspect: … | failed: …
+    last_good_at: str | None
+    last_verdict: str | None  # of the newest verify run that checked it: "ok", "quote not-found"
+    verified_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def source_status(manifest: Manifest, archive_root: str | Path) -> list[StatusRow]:
+    """Per source: footnotes, URL, last capture and its status, verdict of the last verify."""
+    if not (Path(archive_root) / DB_NAME).exists():
+        return [_status(s, [], []) for s in manifest.sources]
+    archive = Archive.open(archive_root, create=False)
+    try:
+        last_run = archive.db.execute(
+            "SELECT id FROM runs WHERE command = 'verify' AND finished_at IS NOT NULL "
+            "AND json_extract(summary, '$.error') IS NULL "
+            "ORDER BY started_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        checks: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        if last_run is not None:
+            for c in archive.db.query(
+                "SELECT source_id, kind, outcome, checked_at FROM checks WHERE run_id = ?",
+                [last_run[0]],
+            ):
+                checks[c["source_id"]].append(c)
+        return [
+            _status(s, list(archive.db.query(
+                "SELECT fetched_at, error, suspect, text IS NOT NULL AS has_text FROM captures "
+                "WHERE source_id = ? ORDER BY fetched_at, id", [s.id],
+            )), checks[s.id])
+            for s in manifest.sources
+        ]  # fmt: skip
+    finally:
+        archive.close()
+
+
+def _status(s: Source, rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> StatusRow:
+    row = StatusRow(s.id, list(s.footnotes), s.url, len(rows), None,
+                    "never captured" if s.resolved else "unresolved", None, None, None)  # fmt: skip
+    if rows:
+        last = rows[-1]
+        row.last_capture_at = last["fetched_at"]
+        row.last_status = "captured"
+        if last["error"] or last["suspect"]:
+            row.last_status = (
+                f"failed: {last['error']}" if last["error"] else "suspect: " + last["suspect"]
+            )
+        good = [r for r in rows if not r["error"] and not r["suspect"] and r["has_text"]]
+        row.last_good_at = good[-1]["fetched_at"] if good else None
+    if checks:
+        row.verified_at = max(c["checked_at"] for c in checks)
+        bad = sorted({f"{c['kind']} {c['outcome']}" for c in checks if c["outcome"] in FAILING})
+        approx = sorted({f"{c['kind']} approximate" for c in checks
+                         if c["outcome"] == "approximate"})  # fmt: skip
+        row.last_verdict = ", ".join(bad or approx) or "ok"
+    return row

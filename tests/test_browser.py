@@ -46,6 +46,10 @@ SITE = REPO / "examples" / "site"
 # committed copy the README shows: `cp build/screenshots/claim-evidence.png docs/` updates it.
 SCREENSHOT = REPO / "build" / "screenshots" / "claim-evidence.png"
 
+if os.environ.get("CI") and not CHROMIUM.exists():
+    # CI installs Chromium (.ci/run): there, a missing browser is a failure, not a skip.
+    raise RuntimeError(f"CI: headless Chromium not found at {CHROMIUM}")
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(

@@ -12,8 +12,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -101,9 +99,3 @@ def _serve_briefly(argv: list[str], cwd: Path) -> str:
     finally:
         proc.terminate()
         proc.wait()
-
-
-@pytest.mark.parametrize("command", ["check", "import", "fetch", "verify", "status", "search",
-                                     "serve"])  # fmt: skip
-def test_every_command_is_documented(command: str) -> None:
-    assert f"citearchive {command}" in README

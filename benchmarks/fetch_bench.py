@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import resource
 import sys
 import tempfile
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from citearchive.capture import fetch_sources
 from citearchive.config import resolve_settings
@@ -43,7 +44,7 @@ def load_pages(min_size: int = 60_000, max_size: int = 400_000) -> list[tuple[st
     return pages
 
 
-def serve(pages: list[tuple[str, bytes]]) -> tuple[ThreadingHTTPServer, int]:
+def _serve_forever(pages: list[tuple[str, bytes]], ports: Any) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -61,8 +62,18 @@ def serve(pages: list[tuple[str, bytes]]) -> tuple[ThreadingHTTPServer, int]:
 
     server = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
+    ports.put(server.server_address[1])
+    server.serve_forever()
+
+
+def serve(pages: list[tuple[str, bytes]]) -> tuple[Any, int]:
+    """The web server runs in its own process, as a remote site would: its work is not
+    charged to the pipeline's event loop (it still shares the machine's cores)."""
+    ctx = multiprocessing.get_context("fork")
+    ports = ctx.Queue()
+    proc = ctx.Process(target=_serve_forever, args=(pages, ports), daemon=True)
+    proc.start()
+    return proc, ports.get(timeout=30)
 
 
 def manifest_text(n: int, port: int, pages: list[tuple[str, bytes]]) -> str:
@@ -97,7 +108,7 @@ def main() -> None:
         counts = report.counts()
         warc = Path(tmp) / "archive" / "warc" / str(report.warc_filename)
         warc_mb = warc.stat().st_size / 1e6
-    server.shutdown()
+    server.terminate()
     rss_main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 

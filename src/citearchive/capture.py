@@ -34,6 +34,18 @@ from .adapters import adapter_for
 from .config import Settings, resolve_settings
 from .errors import UsageError
 from .extract import Extraction, decode_html, detect_language, extract, text_sha256
+from .fallback import (
+    Memento,
+    Target,
+    archive_limiter,
+    choose_mementos,
+    fallback_target,
+    find_mementos,
+    lookup_failure_row,
+    memento_columns,
+    raw_memento_url,
+    strip_replay_banner,
+)
 from .fetch import Exchange, FetchResult, HostLimiter, fetch, make_client
 from .manifest import Manifest, Source
 from .store import Archive, utcnow
@@ -108,9 +120,18 @@ def select_sources(manifest: Manifest, source_ids: list[str] | None) -> list[Sou
 
 
 def extract_job(
-    url: str, body: bytes, content_type: str | None, declared_language: str | None
+    url: str,
+    body: bytes,
+    content_type: str | None,
+    declared_language: str | None,
+    replay: bool = False,
 ) -> Extraction:
-    """Extraction for one payload (runs in a worker process): site adapter, then generic."""
+    """Extraction for one payload (runs in a worker process): site adapter, then generic.
+
+    ``replay``: the payload is a web archive's copy; its replay banner is cut first.
+    """
+    if replay:
+        body = strip_replay_banner(body)
     result = extract(body, content_type, url, declared_language)
     adapter = adapter_for(url)
     if adapter is not None and result.kind == "html" and result.text is not None:
@@ -171,7 +192,8 @@ def fetch_sources(
             pool = executor or ProcessPoolExecutor(
                 max_workers=os.cpu_count() or 2, initializer=init_worker
             )
-            runner = _Runner(archive, warc, run_id, settings, pool, progress)
+            targets = {s.id: fallback_target(manifest, s) for s in todo}
+            runner = _Runner(archive, warc, run_id, settings, pool, progress, targets)
             try:
                 asyncio.run(runner.run(todo, client_factory or _default_client))
             finally:
@@ -239,6 +261,7 @@ class _Runner:
         settings: Settings,
         pool: Executor,
         progress: Callable[[SourceOutcome], None] | None,
+        targets: dict[str, Target] | None = None,
     ) -> None:
         self.pool = pool
         self.archive = archive
@@ -249,6 +272,8 @@ class _Runner:
         self.outcomes: list[SourceOutcome] = []
         self.pending: list[dict[str, Any]] = []
         self.last_flush = time.monotonic()
+        self.targets = targets or {}  # per source: what a fallback memento should be closest to
+        self.archives = archive_limiter(settings)  # one request at a time per web archive
 
     async def run(
         self, sources: list[Source], client_factory: Callable[[Settings], httpx.AsyncClient]
@@ -277,16 +302,26 @@ class _Runner:
         assert s.url
         outcome = SourceOutcome(s.id, s.url, "failed")
         try:
+            # the cited URL, then its alternates, then a web archive's copy: the first
+            # good capture (no error, not suspect) ends the search
             targets = [(s.url, "live")] + [(u, "alternate") for u in s.alternates]
+            tried: list[dict[str, Any]] = []
             for url, method in targets:
-                row = await self._capture(client, limiter, s, url, method)
-                _fill_outcome(outcome, row)
-                if row["error"] is None:
+                tried.append(await self._capture(client, limiter, s, url, method))
+                if _rank(tried[-1]) == 2:
                     break
+            embeds: list[dict[str, Any]] = []
             adapter = adapter_for(s.url)
-            if adapter is not None and outcome.status != "failed":
+            if adapter is not None and max(map(_rank, tried)) > 0:
                 for extra in adapter.extra_urls(s.url):
-                    await self._capture(client, limiter, s, extra, "embed")
+                    embeds.append(await self._capture(client, limiter, s, extra, "embed"))
+            fallback: list[dict[str, Any]] = []
+            if max(map(_rank, tried + embeds)) < 2 and self.settings.fallback:
+                fallback = await self._fallback(client, s)
+            best = max(tried + fallback, key=_rank)  # the first of the best: live wins ties
+            _fill_outcome(outcome, best)
+            if fallback and best["error"] is not None:
+                outcome.error = f"{best['error']}; {_archive_words(fallback[-1])}"
         except Exception as exc:  # a bug must not stop the batch; it is recorded as data
             outcome.status, outcome.error = "failed", f"internal error: {exc!r}"
         self.outcomes.append(outcome)
@@ -294,12 +329,45 @@ class _Runner:
         if self.progress:
             self.progress(outcome)
 
+    async def _fallback(self, client: httpx.AsyncClient, s: Source) -> list[dict[str, Any]]:
+        """Look the source up in web archives and capture the best memento (method
+        "memento"); the rows made, [] when no archive could be asked."""
+        target = self.targets.get(s.id, Target())
+        lookup = None
+        for original in [s.url, *s.alternates]:
+            assert original
+            found = await find_mementos(client, original, target, self.settings, self.archives)
+            lookup = found or lookup
+            if found is not None and found.mementos:
+                break
+        if lookup is None:
+            return []
+        if not lookup.mementos:
+            row = {**self._row_frame(s), **lookup_failure_row(lookup, target)}
+            self.pending.append(row)
+            return [row]
+        rows = []
+        for m in choose_mementos(lookup.mementos, target)[: max(1, self.settings.fallback_tries)]:
+            url = raw_memento_url(m.url)
+            rows.append(await self._capture(client, self.archives, s, url, "memento", (m, target)))
+            if _rank(rows[-1]) == 2:
+                break
+        return rows
+
     async def _capture(
-        self, client: httpx.AsyncClient, limiter: HostLimiter, s: Source, url: str, method: str
+        self,
+        client: httpx.AsyncClient,
+        limiter: HostLimiter,
+        s: Source,
+        url: str,
+        method: str,
+        memento: tuple[Memento, Target] | None = None,
     ) -> dict[str, Any]:
         started = time.monotonic()
         result = await fetch(client, url, self.settings, limiter=limiter)
         row = self._base_row(s, url, method, result)
+        if memento is not None:
+            row.update(memento_columns(*memento, result))
         final = result.exchanges[-1] if result.exchanges else None
         payload_sha = (
             hashlib.sha256(result.body).hexdigest() if final and final.status_code else None
@@ -334,13 +402,13 @@ class _Runner:
             loop = asyncio.get_running_loop()
             ex: Extraction = await loop.run_in_executor(
                 self.pool, extract_job, result.final_url, result.body,
-                result.content_type, s.language,
+                result.content_type, s.language, memento is not None,
             )  # fmt: skip
             row.update(
                 charset=ex.charset, charset_source=ex.charset_source, kind=ex.kind,
                 title=ex.title, author=ex.author, published=ex.published, text=ex.text,
                 text_sha256=ex.text_sha256, language=ex.language,
-                suspect=ex.suspect if result.error is None else None,
+                suspect=ex.suspect if row["error"] is None else None,
                 not_text=int(ex.not_text),
             )  # fmt: skip
         row["duration_ms"] = int((time.monotonic() - started) * 1000)
@@ -350,7 +418,7 @@ class _Runner:
     def _base_row(self, s: Source, url: str, method: str, r: FetchResult) -> dict[str, Any]:
         final = r.exchanges[-1] if r.exchanges else None
         return {
-            "run_id": self.run_id, "source_id": s.id, "requested_url": url,
+            **self._row_frame(s), "requested_url": url,
             "url": r.final_url, "method": method,
             "fetched_at": _iso(final.started_at) if final else utcnow(),
             "status_code": r.status_code, "content_type": r.content_type,
@@ -358,8 +426,14 @@ class _Runner:
             "truncated": int(bool(final and final.truncated)),
             "redirects": r.redirects,
             "response_headers": [list(h) for h in final.response_headers] if final else None,
-            "ip": r.peer_ip, "tls": r.tls, "tool_version": __version__,
-            "user_agent": self.settings.user_agent, "attempts": r.attempts,
+            "ip": r.peer_ip, "tls": r.tls, "attempts": r.attempts,
+        }  # fmt: skip
+
+    def _row_frame(self, s: Source) -> dict[str, Any]:
+        """The columns every captures row of this run and source shares."""
+        return {
+            "run_id": self.run_id, "source_id": s.id, "fetched_at": utcnow(),
+            "tool_version": __version__, "user_agent": self.settings.user_agent,
         }  # fmt: skip
 
     def _write_exchanges(
@@ -427,6 +501,21 @@ class _Runner:
 def warc_payload_digest(raw_body: bytes) -> str:
     """The WARC-Payload-Digest warcio writes for a response body: base32 SHA-1."""
     return "sha1:" + base64.b32encode(hashlib.sha1(raw_body).digest()).decode("ascii")
+
+
+def _archive_words(row: dict[str, Any]) -> str:
+    """A failed fallback row's error, saying that it is about the archived copy."""
+    error = str(row["error"])
+    if error.startswith(("web archive", "no archived copy")):
+        return error
+    return f"archived copy at {row.get('archive_name')}: {error}"
+
+
+def _rank(row: dict[str, Any]) -> int:
+    """2 a good capture, 1 a suspect one (kept, flagged), 0 a failure."""
+    if row.get("error") is not None:
+        return 0
+    return 1 if row.get("suspect") else 2
 
 
 def _fill_outcome(outcome: SourceOutcome, row: dict[str, Any]) -> None:

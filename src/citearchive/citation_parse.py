@@ -37,7 +37,7 @@ from .sentences import (
     script_language,
 )
 
-_BARE_URL = re.compile(r"https?://[^\s<>\"'\]）」»]+")
+_BARE_URL = re.compile(r"https?://[^\s<>\"'\]（）「」、。»]+")
 _QUOTES = [
     re.compile(r"«(?P<t>[^»]+)»"),
     re.compile(r"“(?P<t>[^”]+)”"),
@@ -80,12 +80,14 @@ _MONTH_DATES = [
     re.compile(r"\b" + _RU_MONTH + r"\s+" + _Y + r"\b", re.I),
     re.compile(r"\b" + _Y + r"-(?P<m>[01]\d)\b"),
 ]
+# "accessed (on) …", "retrieved …", 「閲覧日：…」, «дата обращения (к ресурсу): …»
 _ACCESS_BEFORE = re.compile(
-    r"(accessed|retrieved|viewed|consulted|last visited|閲覧日?|アクセス日?|"
-    r"дата обращения|дата доступа|обращения)\W{0,12}$",
+    r"(accessed|retrieved|viewed|consulted|last visited|閲覧日?|アクセス日?|参照日|"
+    r"дата обращения|дата доступа|обращения)(\s+(on|at|к\s+ресурсу))?\W{0,12}$",
     re.I,
 )
-_ACCESS_AFTER = re.compile(r"^\s*(閲覧|アクセス|参照)")
+# 「2025年8月19日閲覧」, 「…最終閲覧」, 「…アクセス」, 「…参照」
+_ACCESS_AFTER = re.compile(r"^\s*(最終)?(閲覧|アクセス|参照)")
 
 
 @dataclass

@@ -27,6 +27,15 @@ DEFAULT_CONCURRENCY = 8  # captures in flight at once
 DEFAULT_PER_HOST = 2  # captures in flight per host
 DEFAULT_HOST_DELAY = 1.0  # seconds between two requests to one host
 DEFAULT_WARC_GZIP_LEVEL = 1  # level 9 costs ~8 ms a page for little gain
+# Fallback to existing web archives when the live page and its alternates fail.
+DEFAULT_FALLBACK = True
+# Memento (RFC 7089) endpoints: the original URL is appended to each prefix. The Time
+# Travel aggregator asks many archives at once; "" turns a mechanism off.
+DEFAULT_MEMENTO_TIMEMAP = "http://timetravel.mementoweb.org/timemap/link/"
+DEFAULT_MEMENTO_TIMEGATE = "http://timetravel.mementoweb.org/timegate/"
+# The Wayback Machine's availability API (?url=...&timestamp=YYYYMMDDhhmmss is added).
+DEFAULT_WAYBACK_AVAILABLE = "https://archive.org/wayback/available"
+DEFAULT_FALLBACK_TRIES = 3  # mementos tried per source, closest first
 
 
 @dataclass(frozen=True)
@@ -46,12 +55,19 @@ class Settings:
     per_host: int = DEFAULT_PER_HOST
     host_delay: float = DEFAULT_HOST_DELAY
     warc_gzip_level: int = DEFAULT_WARC_GZIP_LEVEL
+    fallback: bool = DEFAULT_FALLBACK
+    memento_timemap: str = DEFAULT_MEMENTO_TIMEMAP
+    memento_timegate: str = DEFAULT_MEMENTO_TIMEGATE
+    wayback_available: str = DEFAULT_WAYBACK_AVAILABLE
+    fallback_tries: int = DEFAULT_FALLBACK_TRIES
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 SETTING_TYPES: dict[str, type] = {
     f.name: type(getattr(Settings(), f.name)) for f in fields(Settings)
 }
+# Settings that name a web service: an http(s) URL, or "" for "do not use".
+ENDPOINT_SETTINGS: tuple[str, ...] = ("memento_timemap", "memento_timegate", "wayback_available")
 
 
 def resolve_settings(*layers: dict[str, Any] | None) -> Settings:

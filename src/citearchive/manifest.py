@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import SETTING_NAMES, SETTING_TYPES
+from .config import ENDPOINT_SETTINGS, SETTING_NAMES, SETTING_TYPES
 from .errors import ManifestError
 from .languages import ISO_639_1
 
@@ -397,10 +397,15 @@ def _settings(r: _Reader, raw: Any) -> dict[str, Any]:
         want = SETTING_TYPES[key]
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, want) or isinstance(value, bool):
-            raise r.fail("settings", 0, key, f"must be {_tomltype(want())}, not {_tomltype(value)}")
-        if isinstance(value, int | float) and value < 0:
+        if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+            hint = " (true or false)" if want is bool else ""
+            raise r.fail(
+                "settings", 0, key, f"must be {_tomltype(want())}{hint}, not {_tomltype(value)}"
+            )
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             raise r.fail("settings", 0, key, f"must not be negative, not {value}")
+        if key in ENDPOINT_SETTINGS and value:
+            r.url("settings", 0, raw, key, str(value))
         out[key] = value
     return out
 

@@ -150,10 +150,30 @@ def _m003_checks_by_source(db: sqlite_utils.Database) -> None:
     _t(db, "checks").create_index(["claim_id", "checked_at"])
 
 
+def _m004_memento(db: sqlite_utils.Database) -> None:
+    # A capture taken from a web archive (method "memento"): when the archive captured
+    # the page (its Memento-Datetime), which URL it is a copy of, which archive holds it,
+    # and why this memento was chosen ("accessed 2025-08-19", "published 2025-08", "newest").
+    captures = _t(db, "captures")
+    for column in ("memento_datetime", "original_url", "archive_name", "memento_basis"):
+        captures.add_column(column, str)
+    captures.create_index(["original_url"])
+
+
+def _m005_import_provenance(db: sqlite_utils.Database) -> None:
+    # A capture copied from a WARC/WACZ made by another tool (method "import"): the file it
+    # came from ("crawl.wacz#archive/data.warc.gz") and the record's original WARC-Record-ID.
+    captures = _t(db, "captures")
+    for column in ("imported_from", "imported_record_id"):
+        captures.add_column(column, str)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_search", _m002_search),
     ("003_checks_by_source", _m003_checks_by_source),
+    ("004_memento", _m004_memento),
+    ("005_import_provenance", _m005_import_provenance),
 ]
 
 

@@ -8,7 +8,11 @@ Offline (the default, no network):
 - **quotes** anchored in each source's newest good capture of each URL captured for it
   (cited URL, alternates, embeds; :mod:`citearchive.quotes`),
   the context of the first anchoring stored so later captures are re-anchored by it;
-- **lint** of each commentary file (:func:`citearchive.commentary.lint`).
+- **lint** of each commentary file (:func:`citearchive.commentary.lint`);
+- **fallback**: a source whose only sound captures are web archive copies (method
+  ``memento``) is named, and every claim citing it says that it rests on an archived
+  copy (:attr:`ClaimRow.fallback`, and a verdict such as "ok; rests on an archived copy
+  (memento 2025-08-19)").
 
 With ``live=True`` every source is captured again and compared with its last good
 capture (:mod:`citearchive.live`), and every quote is re-anchored on the live text.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +50,8 @@ SHORT_CLAIM = 60  # characters of claim text in the report
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 _CAPTURE_COLUMNS = (
     "id, source_id, requested_url, url, method, fetched_at, status_code, error, suspect, "
-    "text IS NOT NULL AS has_text, text_sha256, payload_sha256, content_type"
+    "text IS NOT NULL AS has_text, text_sha256, payload_sha256, content_type, "
+    "memento_datetime, original_url, archive_name"
 )
 
 
@@ -87,6 +92,8 @@ class ClaimRow:
     ok: bool
     problems: list[str] = field(default_factory=list)
     capture_ids: list[int] = field(default_factory=list)  # the good captures it traces to
+    # one line per cited source that survives only as a web archive's copy
+    fallback: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -207,6 +214,13 @@ class _Evidence:
         own = [r for r in self.sound(s.id) if r["requested_url"] == s.url]
         return own[-1] if own else None
 
+    def archived_only(self, sid: str) -> dict[str, Any] | None:
+        """The newest sound capture, when every sound capture is a web archive's copy."""
+        sound = self.sound(sid)
+        if sound and all(r["method"] == "memento" for r in sound):
+            return sound[-1]
+        return None
+
     def text(self, capture_id: int) -> str:
         row = self.archive.db.execute("SELECT text FROM captures WHERE id = ?", [capture_id])
         return str(row.fetchone()[0] or "")
@@ -250,6 +264,22 @@ def _check_claims(manifest: Manifest, ev: _Evidence, sink: _Sink) -> None:
         outcome = "failed" if reasons else "ok"
         sink.add(Check("traceability", f"claim:{cid}", outcome, detail, sid, cid,
                        sound[0] if len(sound) == 1 else None))  # fmt: skip
+
+
+def _check_fallback(manifest: Manifest, ev: _Evidence, sink: _Sink) -> None:
+    """Name each source whose evidence is only a web archive's copy, not the original."""
+    for s in manifest.sources:
+        row = ev.archived_only(s.id)
+        if row is None:
+            continue
+        when = (row["memento_datetime"] or "")[:10] or "undated"
+        detail = {
+            "note": f"rests on an archived copy (memento {when}, {row['archive_name']})",
+            "memento_datetime": row["memento_datetime"], "archive": row["archive_name"],
+            "original_url": row["original_url"], "memento_url": row["url"],
+        }  # fmt: skip
+        sink.add(Check("fallback", f"source:{s.id}", "memento", detail, s.id,
+                       capture_id=row["id"]))  # fmt: skip
 
 
 def _check_lint(manifest: Manifest, sink: _Sink) -> None:
@@ -316,8 +346,18 @@ def _claim_rows(manifest: Manifest, sink: _Sink) -> list[ClaimRow]:
         )  # fmt: skip
         problems = [_problem(k) for k in checks if k.failed or k.outcome == "approximate"]
         traced = [k.capture_id for k in checks if k.kind == "traceability" and k.capture_id]
+        archived = [k for sid in sids for k in sink.of("fallback", sid)]
+        notes = [f"{k.source_id}: {k.detail['note']}" for k in archived
+                 if isinstance(k.detail, dict)]  # fmt: skip
+        if archived:
+            dates = ", ".join(
+                dict.fromkeys(str(k.detail.get("memento_datetime") or "undated")[:10]
+                              for k in archived if isinstance(k.detail, dict))
+            )  # fmt: skip
+            verdict += f"; rests on an archived copy (memento {dates})"
         rows.append(ClaimRow(cid, c.document, c.footnote, _short(c.text), sids, verdict,
-                             not any(k.failed for k in checks), problems, traced))  # fmt: skip
+                             not any(k.failed for k in checks), problems, traced,
+                             notes))  # fmt: skip
     return rows
 
 
@@ -347,7 +387,9 @@ def verify_archive(
             with archive.locked():
                 ev = _offline_checks(archive, manifest, sink, progress)
             if live:
-                new_ids = refetch(manifest, archive_root, settings=settings,
+                # drift is about the live web: no archived copies are fetched for it
+                new_ids = refetch(manifest, archive_root,
+                                  settings=replace(settings, fallback=False),
                                   client_factory=client_factory)  # fmt: skip
                 with archive.locked():
                     for fields in live_checks(archive, manifest, new_ids, ev.previous, ev.text):
@@ -381,6 +423,7 @@ def _offline_checks(
                        r.detail, r.source_id, capture_id=r.capture_id))  # fmt: skip
     ev = _Evidence(archive, manifest, failed)
     _check_claims(manifest, ev, sink)
+    _check_fallback(manifest, ev, sink)
     for i, s in enumerate(manifest.sources, start=1):
         _check_quotes(archive, ev, s, sink)
         if progress:

@@ -35,19 +35,15 @@ from .config import Settings, resolve_settings
 from .errors import UsageError
 from .extract import Extraction, decode_html, detect_language, extract, text_sha256
 from .fallback import (
-    Memento,
-    Target,
     archive_limiter,
-    choose_mementos,
     fallback_target,
     find_mementos,
     lookup_failure_row,
     memento_columns,
-    raw_memento_url,
-    strip_replay_banner,
 )
 from .fetch import Exchange, FetchResult, HostLimiter, fetch, make_client
 from .manifest import Manifest, Source
+from .memento import Memento, Target, choose_mementos, raw_memento_url, strip_replay_banner
 from .store import Archive, utcnow
 from .warcfile import RecordLocation, WarcFile
 
@@ -70,7 +66,8 @@ class SourceOutcome:
     language: str | None = None
     payload_sha256: str | None = None
     revisit: bool = False
-    method: str | None = None
+    method: str | None = None  # "live" | "alternate" | "memento" (a web archive's copy)
+    memento_datetime: str | None = None  # when the archive captured it (method "memento")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -528,6 +525,7 @@ def _fill_outcome(outcome: SourceOutcome, row: dict[str, Any]) -> None:
     outcome.language = row.get("language")
     outcome.payload_sha256 = row.get("payload_sha256")
     outcome.revisit = row.get("revisit_of") is not None
+    outcome.memento_datetime = row.get("memento_datetime")
     if row.get("error"):
         outcome.status = "failed"
     else:

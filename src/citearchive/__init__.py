@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "fetch_sources": "capture", "FetchReport": "capture", "SourceOutcome": "capture",
     "fetch": "fetch", "make_client": "fetch", "Exchange": "fetch", "FetchResult": "fetch",
     "HostLimiter": "politeness",
+    "find_mementos": "fallback", "Memento": "memento", "choose_mementos": "memento",
     "Adapter": "adapters", "adapter_for": "adapters", "normalize_url": "adapters",
     "extract": "extract", "Extraction": "extract", "normalize_text": "extract",
     "text_sha256": "extract",

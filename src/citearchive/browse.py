@@ -196,7 +196,11 @@ TABLES: dict[str, dict[str, Any]] = {
         "columns": _columns(
             requested_url="The URL asked for",
             url="The final URL, after redirects",
-            method="live / alternate / embed",
+            method="live / alternate / embed / memento / import",
+            memento_datetime="For a memento: when the web archive captured the page",
+            original_url="For a memento: the cited URL the archived copy stands for",
+            archive_name="For a memento: the web archive it came from",
+            memento_basis="Why this memento: the access date, publication date, or newest",
             fetched_at="When the final response started (UTC)",
             payload_sha256="SHA-256 of the document bytes after Content-Encoding is undone",
             payload_length="Bytes of the document after Content-Encoding is undone",

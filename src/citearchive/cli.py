@@ -186,6 +186,14 @@ def fetch(
     max_bytes: Annotated[
         int | None, typer.Option(help="Cap on a decoded body in bytes [default: 50 MB].", min=1)
     ] = None,
+    no_fallback: Annotated[
+        bool,
+        typer.Option(
+            "--no-fallback",
+            help="Do not look for archived copies (Memento, Wayback) of sources whose page "
+            "and alternates fail.",
+        ),
+    ] = False,
     progress: Annotated[
         bool | None, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = None,
@@ -195,7 +203,9 @@ def fetch(
 
     Every HTTP exchange goes into warc/<run>.warc.gz; each attempt becomes a row of
     the captures table in citearchive.db, failures included. Sources captured before
-    are skipped unless --refresh. Exit 1 when any source failed.
+    are skipped unless --refresh. When a page and its alternates fail, an archived copy
+    is looked for in web archives (Memento, Wayback) unless --no-fallback. Exit 1 when
+    any source failed.
     """
     from .capture import SourceOutcome, fetch_sources
     from .manifest import load_manifest
@@ -204,7 +214,8 @@ def fetch(
     settings = resolve_settings(
         manifest.settings,
         {"concurrency": concurrency, "per_host": per_host, "host_delay": delay,
-         "deadline": deadline, "max_bytes": max_bytes},
+         "deadline": deadline, "max_bytes": max_bytes,
+         "fallback": False if no_fallback else None},
     )  # fmt: skip
     show = (not as_json and err.is_terminal) if progress is None else progress
     bar = Progress(
@@ -244,6 +255,8 @@ def _print_fetch(report: Any) -> None:
             detail = f"{detail} — suspect: {o.suspect}"
         if o.revisit:
             detail = f"{detail} (unchanged: revisit record)"
+        if o.method == "memento":
+            detail = f"{detail} (archived copy of {(o.memento_datetime or '')[:10]}: {o.url})"
         table.add_row(
             o.source_id, f"[{styles[o.status]}]{o.status}[/]",
             str(o.status_code or ""), escape(_short(detail, 90)), o.language or "",

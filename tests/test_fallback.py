@@ -10,6 +10,7 @@ from the real SQLite index and WARC files, and verified by ``verify_archive``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import json
@@ -432,10 +433,26 @@ def test_403_404_and_refused_sources_are_recovered_from_the_archive_and_verified
     assert notes[3][0] == "ok; rests on an archived copy (memento 2025-08-19)"
     assert verified.totals["fallback"] == {"memento": 3}
 
+    # the capture page in Datasette says it is an archived copy, and of what
+    page_html = capture_page(archive, captures["blocked"][1]["id"])
+    assert "Memento-Datetime" in page_html and "2025-08-18T09:30:00Z" in page_html
+    assert blocked in page_html and "accessed 2025-08-19" in page_html
+
     # verify --live measures the live web: it never fetches archived copies
     before = len(archive_server.requests)
     verify_archive(manifest, archive, live=True, settings=resolve_settings(FAST, wayback.settings))
     assert len(archive_server.requests) == before
+
+
+def capture_page(archive: Path, capture_id: int) -> str:
+    from citearchive.browse import make_datasette
+
+    async def get() -> str:
+        response = await make_datasette(archive).client.get(f"/-/citearchive/capture/{capture_id}")
+        assert response.status_code == 200
+        return response.text
+
+    return asyncio.run(get())
 
 
 def test_alternates_are_tried_before_the_archive(

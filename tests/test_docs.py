@@ -70,6 +70,7 @@ def test_offline_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert "4 captured" in outputs["fetch"]
     assert "all checks held" in outputs["verify"]
     assert "quote: 4 found" in outputs["verify"]
+    assert outputs["status"].count("captured") == 4
     assert "fn1" in outputs["search"] and "fn4" in outputs["search"]  # HTML and the PDF
     assert "停戦" in outputs["serve"]
 

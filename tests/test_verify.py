@@ -20,8 +20,9 @@ from citearchive.capture import fetch_sources
 from citearchive.config import resolve_settings
 from citearchive.errors import ArchiveError
 from citearchive.manifest import Claim, Manifest, parse_manifest
+from citearchive.status import source_status
 from citearchive.store import Archive, quote_id
-from citearchive.verify import FAILING, VerifyReport, format_report, source_status, verify_archive
+from citearchive.verify import FAILING, VerifyReport, format_report, verify_archive
 from localserver import LocalServer, respond, sequence
 
 FAST = resolve_settings({"host_delay": 0.0, "backoff": 0.01, "deadline": 10.0, "max_attempts": 1})

@@ -31,7 +31,7 @@ _EXPORTS: dict[str, str] = {
     "text_sha256": "extract",
     # verify
     "verify_archive": "verify", "VerifyReport": "verify", "ClaimRow": "verify",
-    "Check": "verify", "source_status": "verify", "StatusRow": "verify",
+    "Check": "verify", "source_status": "status", "StatusRow": "status",
     "check_fixity": "fixity", "FixityResult": "fixity", "anchor": "quotes",
     # browse
     "make_datasette": "browse", "datasette_metadata": "browse", "create_views": "views",

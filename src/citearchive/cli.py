@@ -351,7 +351,7 @@ def status(
 ) -> None:
     """Per source: footnote(s), URL, last capture, last verify verdict."""
     from .manifest import load_manifest
-    from .verify import source_status
+    from .status import source_status
 
     rows = source_status(load_manifest(sources), archive)
     if as_json:

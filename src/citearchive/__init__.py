@@ -33,6 +33,10 @@ _EXPORTS: dict[str, str] = {
     "verify_archive": "verify", "VerifyReport": "verify", "ClaimRow": "verify",
     "Check": "verify", "source_status": "status", "StatusRow": "status",
     "check_fixity": "fixity", "FixityResult": "fixity", "anchor": "quotes",
+    # interchange
+    "import_warcs": "warcimport", "ImportWarcReport": "warcimport",
+    "ImportedCapture": "warcimport", "export_wacz": "wacz",
+    "export_robust_links": "robustlinks", "RobustLinks": "robustlinks",
     # browse
     "make_datasette": "browse", "datasette_metadata": "browse", "create_views": "views",
     # archive
@@ -40,7 +44,8 @@ _EXPORTS: dict[str, str] = {
     # configuration and errors
     "Settings": "config", "resolve_settings": "config",
     "CitearchiveError": "errors", "ManifestError": "errors", "CommentaryError": "errors",
-    "ArchiveError": "errors", "ArchiveLockedError": "errors", "UsageError": "errors",
+    "WarcImportError": "errors", "ArchiveError": "errors", "ArchiveLockedError": "errors",
+    "UsageError": "errors",
 }  # fmt: skip
 
 __all__ = sorted(_EXPORTS)

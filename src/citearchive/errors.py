@@ -10,6 +10,7 @@ capture row and the batch goes on.
     CitearchiveError
      ├── ManifestError        sources.toml is malformed, unknown field, wrong type, ...
      ├── CommentaryError      a commentary file cannot be read or parsed
+     ├── WarcImportError      a file given to import-warc is not a readable WARC or WACZ
      ├── ArchiveError         the archive directory is unusable
      │    └── ArchiveLockedError   another citearchive process holds the archive
      └── UsageError           the command line asks for something impossible
@@ -52,6 +53,10 @@ class ManifestError(CitearchiveError):
 
 class CommentaryError(CitearchiveError):
     """A commentary file cannot be read or parsed."""
+
+
+class WarcImportError(CitearchiveError):
+    """A file given to import-warc is not a readable WARC or WACZ (names the file)."""
 
 
 class ArchiveError(CitearchiveError):

@@ -1,0 +1,287 @@
+"""Reading WARC and WACZ files made by other tools, for ``citearchive import-warc``.
+
+An input is a WARC file (gzip-compressed or not) or a WACZ, whose ``archive/*.warc[.gz]``
+members are read one by one; each such stream is a :class:`Part`. :func:`scan` reads a
+part through once and checks it (a WARC, every record as long as its Content-Length
+says, the gzip data whole, CRCs included) and keeps the facts of each record, not its
+body: URL, date, ids, HTTP status, ``Location``, and the sha256 of the body with chunking
+and Content-Encoding undone (by :class:`~citearchive.httpmeta.ContentDecoder`, the
+decoder of live captures and fixity). :func:`load` reads chosen records' bodies in a
+second pass.
+
+Anything unreadable is a :class:`WarcImportError` naming the file (CLI exit code 2).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import ChunkedDataReader
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+
+from .errors import WarcImportError
+from .httpmeta import ContentDecoder, DecodeError
+
+READ_CHUNK = 1 << 16
+NO_LIMIT = 1 << 40
+
+
+@dataclass(frozen=True)
+class Part:
+    """One WARC stream: a file, or one ``archive/`` member of a WACZ."""
+
+    path: Path
+    member: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.path.name + (f"#{self.member}" if self.member else "")
+
+    @contextmanager
+    def open(self) -> Iterator[IO[bytes]]:
+        if self.member is None:
+            with open(self.path, "rb") as fh:
+                yield fh
+        else:
+            with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+                yield fh
+
+
+def parts_of(path: Path) -> list[Part]:
+    """The WARC streams of an input: the file itself, or a WACZ's ``archive/`` members."""
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic != b"PK\x03\x04":
+            return [Part(path)]
+        with zipfile.ZipFile(path) as zf:
+            names = sorted(
+                n for n in zf.namelist()
+                if n.startswith("archive/") and n.endswith((".warc", ".warc.gz"))
+            )  # fmt: skip
+    except FileNotFoundError:
+        raise WarcImportError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise WarcImportError(f"{path}: is a folder, not a WARC or WACZ file") from None
+    except OSError as exc:
+        raise WarcImportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except zipfile.BadZipFile as exc:
+        raise WarcImportError(f"{path}: not a readable WACZ (zip) file: {exc}") from None
+    if not names:
+        raise WarcImportError(f"{path}: a zip file without WARC files in archive/ (not a WACZ)")
+    return [Part(path, n) for n in names]
+
+
+@dataclass
+class HttpMessage:
+    """A parsed HTTP message of a record: headers, and the body (chunking undone)."""
+
+    head: StatusAndHeaders
+    body: bytes
+
+
+@dataclass
+class Rec:
+    """What the first pass learns of one record (no bodies kept)."""
+
+    part: int
+    index: int  # position of the record in its part
+    rec_type: str
+    record_id: str | None
+    url: str | None
+    date: str | None
+    concurrent_to: str | None = None
+    refers_to: str | None = None
+    refers_to_uri: str | None = None
+    payload_digest: str | None = None
+    status: int | None = None
+    reason: str = ""
+    location: str | None = None
+    content_type: str | None = None
+    content_encoding: str | None = None
+    sha256: str | None = None  # of the body, chunking and Content-Encoding undone
+    length: int = 0
+    decode_error: str | None = None
+    truncated: bool = False
+    ip: str | None = None
+    user_agent: str | None = None  # from a request record
+    original: Rec | None = None  # the response a revisit stands for
+
+
+def _warc_header(rec: Any, name: str) -> str | None:
+    value = rec.rec_headers.get_header(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value[1:-1] if value.startswith("<") and value.endswith(">") else value
+
+
+def parse_http(block: bytes) -> HttpMessage | None:
+    """The HTTP message in a record block, or None when it has none."""
+    if not block:
+        return None
+    stream = io.BytesIO(block)
+    try:
+        head = StatusAndHeadersParser([], verify=False).parse(stream)
+    except (EOFError, ValueError):
+        return None
+    body = stream.read()
+    te = (head.get_header("Transfer-Encoding") or "").lower()
+    if "chunked" in te:
+        body = ChunkedDataReader(io.BytesIO(body)).read()
+    return HttpMessage(head, body)
+
+
+def _decoded_digest(body: bytes, encoding: str | None) -> tuple[str, int, str | None]:
+    """sha256 and length of ``body`` with Content-Encoding undone, as a live capture does."""
+    sha, length = hashlib.sha256(), 0
+    try:
+        decoder = ContentDecoder(encoding)
+        for start in range(0, len(body), READ_CHUNK):
+            out = decoder.decode(body[start : start + READ_CHUNK], NO_LIMIT)
+            sha.update(out)
+            length += len(out)
+        tail = decoder.flush(NO_LIMIT)
+        sha.update(tail)
+        length += len(tail)
+    except DecodeError as exc:
+        return sha.hexdigest(), length, str(exc)
+    return sha.hexdigest(), length, None
+
+
+def _status(head: StatusAndHeaders) -> tuple[int | None, str]:
+    code, _, reason = head.statusline.partition(" ")
+    return (int(code), reason.strip()) if code.isdigit() else (None, head.statusline)
+
+
+def _fill_http(r: Rec, http: HttpMessage) -> None:
+    head = http.head
+    r.status, r.reason = _status(head)
+    r.location = head.get_header("Location")
+    r.content_type = head.get_header("Content-Type")
+    r.content_encoding = head.get_header("Content-Encoding")
+
+
+class _TornGzip(Exception):
+    """The gzip data ends inside a member (warcio would take EOFError for a clean end)."""
+
+
+class _Gunzip:
+    """The plain bytes of a gzip stream (one member or many) for warcio to parse."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.gz = gzip.GzipFile(fileobj=raw)
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.gz.read(size)
+        except EOFError as exc:
+            raise _TornGzip(str(exc)) from None
+
+
+@contextmanager
+def _records(part: Part) -> Iterator[Iterator[Any]]:
+    """warcio's records of a part, read from plain WARC bytes.
+
+    gzip is undone here, not by warcio: a file compressed as one gzip stream (rather than
+    a member per record) imports as well, and a torn or corrupt member is an error
+    (warcio reads a torn member as a short record without a word).
+    """
+    with part.open() as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        yield iter(ArchiveIterator(_Gunzip(raw) if gz else raw, no_record_parse=True))
+
+
+def scan(part_no: int, part: Part) -> list[Rec]:
+    """First pass over one part: every record read and checked, its facts kept."""
+    recs: list[Rec] = []
+    label = part.label
+    try:
+        with _records(part) as records:
+            for i, rec in enumerate(records):
+                block = rec.raw_stream.read()
+                if rec.length is not None and len(block) < rec.length:
+                    raise WarcImportError(
+                        f"{label}: truncated: record {i + 1} ends {rec.length - len(block)} "
+                        "bytes short"
+                    )
+                recs.append(_record_facts(part_no, i, rec, block, label))
+    except WarcImportError:
+        raise
+    except ArchiveLoadFailed as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        raise WarcImportError(f"{label}: not a WARC file ({first.strip()})") from None
+    except _TornGzip:
+        raise WarcImportError(f"{label}: truncated: the file ends inside a gzip member") from None
+    except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error) as exc:
+        raise WarcImportError(f"{label}: damaged file ({exc})") from None
+    except OSError as exc:
+        raise WarcImportError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    if not recs:
+        raise WarcImportError(f"{label}: no WARC records in it (empty file?)")
+    return recs
+
+
+def _record_facts(part_no: int, i: int, rec: Any, block: bytes, label: str) -> Rec:
+    r = Rec(
+        part=part_no, index=i, rec_type=rec.rec_type or "",
+        record_id=_warc_header(rec, "WARC-Record-ID"), url=_warc_header(rec, "WARC-Target-URI"),
+        date=_warc_header(rec, "WARC-Date"),
+        concurrent_to=_warc_header(rec, "WARC-Concurrent-To"),
+        refers_to=_warc_header(rec, "WARC-Refers-To"),
+        refers_to_uri=_warc_header(rec, "WARC-Refers-To-Target-URI"),
+        payload_digest=_warc_header(rec, "WARC-Payload-Digest"),
+        truncated=bool(_warc_header(rec, "WARC-Truncated")),
+        ip=_warc_header(rec, "WARC-IP-Address"),
+    )  # fmt: skip
+    is_http = (rec.content_type or "").lower().startswith("application/http")
+    if r.rec_type in ("response", "revisit", "request") and r.url and r.date is None:
+        raise WarcImportError(f"{label}: record {i + 1} ({r.url}) has no WARC-Date")
+    if not is_http:
+        return r
+    http = parse_http(block)
+    if http is None:
+        return r
+    if r.rec_type == "request":
+        r.user_agent = http.head.get_header("User-Agent")
+    elif r.rec_type in ("response", "revisit"):
+        _fill_http(r, http)
+        if r.rec_type == "response":
+            r.sha256, r.length, r.decode_error = _decoded_digest(http.body, r.content_encoding)
+    return r
+
+
+def load(parts: list[Part], needed: set[tuple[int, int]]) -> dict[tuple[int, int], HttpMessage]:
+    """Second pass: the HTTP messages of the needed records (inputs were checked before)."""
+    out: dict[tuple[int, int], HttpMessage] = {}
+    for p, part in enumerate(parts):
+        if not any(k[0] == p for k in needed):
+            continue
+        with _records(part) as records:
+            for i, rec in enumerate(records):
+                if (p, i) in needed:
+                    http = parse_http(rec.raw_stream.read())
+                    if http is not None:
+                        out[(p, i)] = http
+    return out
+
+
+def decode_body(body: bytes, encoding: str | None) -> bytes:
+    """``body`` with Content-Encoding undone (empty when it cannot be)."""
+    try:
+        decoder = ContentDecoder(encoding)
+        return decoder.decode(body, NO_LIMIT) + decoder.flush(NO_LIMIT)
+    except DecodeError:
+        return b""

@@ -11,11 +11,9 @@ rerun captures exactly the sources that have no successful capture row yet.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import difflib
 import hashlib
-import io
 import os
 import threading
 import time
@@ -24,15 +22,14 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-from warcio.statusandheaders import StatusAndHeaders
 
 from . import __version__
 from .adapters import adapter_for
 from .config import Settings, resolve_settings
 from .errors import UsageError
+from .exchange_records import exchange_records, iso, warc_payload_digest
 from .extract import Extraction, decode_html, detect_language, extract, text_sha256
 from .fallback import (
     archive_limiter,
@@ -41,7 +38,7 @@ from .fallback import (
     lookup_failure_row,
     memento_columns,
 )
-from .fetch import Exchange, FetchResult, HostLimiter, fetch, make_client
+from .fetch import FetchResult, HostLimiter, fetch, make_client
 from .manifest import Manifest, Source
 from .memento import Memento, Target, choose_mementos, raw_memento_url, strip_replay_banner
 from .store import Archive, utcnow
@@ -417,7 +414,7 @@ class _Runner:
         return {
             **self._row_frame(s), "requested_url": url,
             "url": r.final_url, "method": method,
-            "fetched_at": _iso(final.started_at) if final else utcnow(),
+            "fetched_at": iso(final.started_at) if final else utcnow(),
             "status_code": r.status_code, "content_type": r.content_type,
             "error": r.error, "error_kind": r.error_kind,
             "truncated": int(bool(final and final.truncated)),
@@ -436,41 +433,17 @@ class _Runner:
     def _write_exchanges(
         self, result: FetchResult, *, revisit_of: dict[str, Any] | None
     ) -> list[RecordLocation]:
-        """Request + response records for every exchange; the last location is the final
-        response (or its revisit record)."""
-        builder = self.warc.builder
-        locations: list[RecordLocation] = []
-        for i, ex in enumerate(result.exchanges):
+        """Request + response records for every exchange that got a response; the last
+        location is the final response (or its revisit record)."""
+        final = result.exchanges[-1] if result.exchanges else None
+        locations = []
+        for ex in result.exchanges:
             if ex.status_code is None:
                 continue
-            is_final = i == len(result.exchanges) - 1
-            http_headers = _response_headers(ex)
-            warc_headers = {"WARC-Date": _iso(ex.started_at, micros=True)}
-            if ex.peer_ip:
-                warc_headers["WARC-IP-Address"] = ex.peer_ip
-            if ex.truncated:
-                warc_headers["WARC-Truncated"] = "length"
-            if is_final and revisit_of is not None:
-                record = builder.create_revisit_record(
-                    ex.url, revisit_of["warc_payload_digest"], revisit_of["url"],
-                    revisit_of["fetched_at"], http_headers=http_headers,
-                )  # fmt: skip
-                for k, v in warc_headers.items():
-                    record.rec_headers.replace_header(k, v)
-                record.rec_headers.add_header("WARC-Refers-To", revisit_of["warc_record_id"])
-            else:
-                record = builder.create_warc_record(
-                    ex.url, "response", payload=io.BytesIO(ex.raw_body),
-                    http_headers=http_headers, warc_headers_dict=warc_headers,
-                )  # fmt: skip
-            request = builder.create_warc_record(
-                ex.url, "request", payload=io.BytesIO(b""),
-                http_headers=_request_headers(ex), warc_headers_dict=dict(warc_headers),
-            )  # fmt: skip
-            request.rec_headers.add_header(
-                "WARC-Concurrent-To", record.rec_headers.get_header("WARC-Record-ID")
+            records = exchange_records(
+                self.warc.builder, ex, revisit_of=revisit_of if ex is final else None
             )
-            locations.append(self.warc.write([record, request])[0])
+            locations.append(self.warc.write(list(records))[0])
         return locations
 
     def _maybe_flush(self, *, force: bool) -> None:
@@ -493,11 +466,6 @@ class _Runner:
         for row, cid in zip(rows, ids, strict=True):
             row["id"] = cid
         self.last_flush = time.monotonic()
-
-
-def warc_payload_digest(raw_body: bytes) -> str:
-    """The WARC-Payload-Digest warcio writes for a response body: base32 SHA-1."""
-    return "sha1:" + base64.b32encode(hashlib.sha1(raw_body).digest()).decode("ascii")
 
 
 def _archive_words(row: dict[str, Any]) -> str:
@@ -530,31 +498,3 @@ def _fill_outcome(outcome: SourceOutcome, row: dict[str, Any]) -> None:
         outcome.status = "failed"
     else:
         outcome.status = "suspect" if row.get("suspect") else "captured"
-
-
-def _iso(when: Any, *, micros: bool = False) -> str:
-    spec = "microseconds" if micros else "seconds"
-    return when.isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def _response_headers(ex: Exchange) -> StatusAndHeaders:
-    headers = []
-    for name, value in ex.response_headers:
-        if name.lower() == "transfer-encoding":
-            # the stored body is already de-chunked; keep the fact, not the framing
-            name = "X-Archive-Orig-Transfer-Encoding"
-        headers.append((name, value))
-    return StatusAndHeaders(
-        f"{ex.status_code} {ex.reason}".strip(), headers, protocol=ex.http_version
-    )
-
-
-def _request_headers(ex: Exchange) -> StatusAndHeaders:
-    parts = urlsplit(ex.url)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = list(ex.request_headers)
-    if not any(k.lower() == "host" for k, _ in headers):
-        headers.insert(0, ("Host", parts.netloc))
-    return StatusAndHeaders(
-        f"{ex.method} {target} {ex.http_version}", headers, protocol="", is_http_request=True
-    )

@@ -1,0 +1,95 @@
+"""WARC records for HTTP exchanges: a response (or revisit) record and its request record.
+
+What ``fetch`` saw goes into the archive as it was seen: the response body as received
+(Content-Encoding still applied, chunked framing removed), the headers in their order,
+the server's address (``WARC-IP-Address``), the time the request was sent (``WARC-Date``,
+microseconds) and, when the body was cut, ``WARC-Truncated`` with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import io
+from typing import Any
+from urllib.parse import urlsplit
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from .fetch import Exchange
+
+# WARC 1.1 WARC-Truncated values, by the error that cut the body.
+TRUNCATED_BY = {"too-large": "length", "deadline": "time", "timeout": "time"}
+
+
+def iso(when: dt.datetime, *, micros: bool = False) -> str:
+    """ISO 8601 UTC with a Z, as WARC-Date and the captures table write it."""
+    spec = "microseconds" if micros else "seconds"
+    return when.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def warc_payload_digest(raw_body: bytes) -> str:
+    """The WARC-Payload-Digest warcio writes for a response body: base32 SHA-1."""
+    return "sha1:" + base64.b32encode(hashlib.sha1(raw_body).digest()).decode("ascii")
+
+
+def exchange_records(
+    builder: WARCWriter, ex: Exchange, *, revisit_of: dict[str, Any] | None = None
+) -> tuple[Any, Any]:
+    """The (response-or-revisit, request) records of one exchange that got a response.
+
+    ``revisit_of`` is the captures row of an earlier capture with the same payload: the
+    response is then written as an identical-payload-digest revisit record pointing at it.
+    """
+    http_headers = response_headers(ex)
+    warc_headers = {"WARC-Date": iso(ex.started_at, micros=True)}
+    if ex.peer_ip:
+        warc_headers["WARC-IP-Address"] = ex.peer_ip
+    if ex.truncated:
+        warc_headers["WARC-Truncated"] = TRUNCATED_BY.get(ex.error_kind or "", "disconnect")
+    if revisit_of is not None:
+        record = builder.create_revisit_record(
+            ex.url, revisit_of["warc_payload_digest"], revisit_of["url"],
+            revisit_of["fetched_at"], http_headers=http_headers,
+        )  # fmt: skip
+        for name, value in warc_headers.items():
+            record.rec_headers.replace_header(name, value)
+        record.rec_headers.add_header("WARC-Refers-To", revisit_of["warc_record_id"])
+    else:
+        record = builder.create_warc_record(
+            ex.url, "response", payload=io.BytesIO(ex.raw_body),
+            http_headers=http_headers, warc_headers_dict=warc_headers,
+        )  # fmt: skip
+    request = builder.create_warc_record(
+        ex.url, "request", payload=io.BytesIO(b""),
+        http_headers=request_headers(ex), warc_headers_dict=dict(warc_headers),
+    )  # fmt: skip
+    request.rec_headers.add_header(
+        "WARC-Concurrent-To", record.rec_headers.get_header("WARC-Record-ID")
+    )
+    return record, request
+
+
+def response_headers(ex: Exchange) -> StatusAndHeaders:
+    headers = []
+    for name, value in ex.response_headers:
+        if name.lower() == "transfer-encoding":
+            # the stored body is already de-chunked; keep the fact, not the framing
+            name = "X-Archive-Orig-Transfer-Encoding"
+        headers.append((name, value))
+    return StatusAndHeaders(
+        f"{ex.status_code} {ex.reason}".strip(), headers, protocol=ex.http_version
+    )
+
+
+def request_headers(ex: Exchange) -> StatusAndHeaders:
+    parts = urlsplit(ex.url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = list(ex.request_headers)
+    if not any(k.lower() == "host" for k, _ in headers):
+        headers.insert(0, ("Host", parts.netloc))
+    return StatusAndHeaders(
+        f"{ex.method} {target} {ex.http_version}", headers, protocol="", is_http_request=True
+    )

@@ -38,8 +38,9 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from warcio.archiveiterator import ArchiveIterator
 
 from .browse import canned_queries_for_archive
+from .errors import ArchiveError
 from .search import register_functions, snippet
-from .store import WARC_DIR
+from .store import WARC_DIR, safe_warc_name
 
 if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
     from datasette.app import Datasette
@@ -440,9 +441,10 @@ def read_payload(path: Path, offset: int) -> ArchivedPayload:
 
 def warc_file(db: Database, filename: str) -> Path:
     """The WARC file named in a capture row, confined to the archive's warc/ folder."""
-    if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
-        raise ArchivedRecordError(f"unsafe WARC file name {filename!r}")
-    return Path(db.path).parent / WARC_DIR / filename
+    try:
+        return Path(db.path).parent / WARC_DIR / safe_warc_name(filename)
+    except ArchiveError as exc:
+        raise ArchivedRecordError(str(exc)) from None
 
 
 def archived_content_type(payload: ArchivedPayload, charset: str | None) -> str:

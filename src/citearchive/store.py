@@ -342,7 +342,8 @@ class Archive:
         return WarcFile(self.warc_dir, name, level=level, info=info)
 
     def warc_path(self, filename: str) -> Path:
-        return self.warc_dir / filename
+        """The WARC file a captures row names, confined to this archive's warc/ folder."""
+        return self.warc_dir / safe_warc_name(filename)
 
     # --- captures and checks --------------------------------------------------------------
 
@@ -384,6 +385,13 @@ class Archive:
             )
         )
         return rows[0] if rows else None
+
+
+def safe_warc_name(filename: str) -> str:
+    """A WARC file name from the database, refused if it could leave the warc/ folder."""
+    if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
+        raise ArchiveError(f"unsafe WARC file name {filename!r} in the captures table")
+    return filename
 
 
 def _t(db: sqlite_utils.Database, name: str) -> sqlite_utils.db.Table:

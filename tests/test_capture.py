@@ -267,9 +267,28 @@ def test_error_page_served_as_200_is_flagged_suspect(
     report = run(manifest, tmp_path / "archive", pool)
     (outcome,) = report.outcomes
     assert outcome.status == "suspect" and outcome.suspect
-    assert report.ok  # kept and flagged, not failed
+    assert not report.ok  # kept and flagged: it needs a person's attention
     (row,) = rows(tmp_path / "archive")
     assert row["suspect"] == outcome.suspect and row["error"] is None
+    # a suspect page is no capture of the source: the next fetch tries again
+    again = run(manifest, tmp_path / "archive", pool)
+    assert again.outcomes[0].status == "suspect" and local_server.hits("/blocked") == 2
+
+
+def test_a_body_that_cannot_be_decoded_gets_no_payload_hash(
+    tmp_path: Path, local_server: LocalServer, pool: ProcessPoolExecutor
+) -> None:
+    local_server.route(
+        "/bad-gzip", (200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+                      b"this is not gzip at all")
+    )  # fmt: skip
+    manifest = manifest_for(tmp_path, [{"id": "g", "url": local_server.url("/bad-gzip")}])
+    report = run(manifest, tmp_path / "archive", pool)
+    assert report.outcomes[0].status == "failed"
+    (row,) = rows(tmp_path / "archive")
+    assert row["error_kind"] == "decode"
+    assert row["payload_sha256"] is None and row["payload_length"] is None
+    assert row["warc_offset"] is not None  # the bytes that arrived are still archived
 
 
 class _RouteToLocal(httpx.AsyncBaseTransport):

@@ -85,7 +85,8 @@ class FetchReport:
 
     @property
     def ok(self) -> bool:
-        return not any(o.status == "failed" for o in self.outcomes)
+        """No source failed or gave only a suspect page (both need a person's attention)."""
+        return not any(o.status in ("failed", "suspect") for o in self.outcomes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -363,8 +364,14 @@ class _Runner:
         if memento is not None:
             row.update(memento_columns(*memento, result))
         final = result.exchanges[-1] if result.exchanges else None
+        # The document's hash is a fact only when its bytes are whole: a body cut at the cap
+        # or the deadline, or whose Content-Encoding could not be undone, gets none (the WARC
+        # record still holds what arrived, and its own digests vouch for those bytes).
+        whole = final is not None and not final.truncated and result.error_kind != "decode"
         payload_sha = (
-            hashlib.sha256(result.body).hexdigest() if final and final.status_code else None
+            hashlib.sha256(result.body).hexdigest()
+            if final and final.status_code and whole
+            else None
         )
         earlier = (
             self.archive.find_payload(s.id, payload_sha)
@@ -381,7 +388,8 @@ class _Runner:
         if final is not None and final.status_code is not None:
             loc = locations[-1]
             row.update(
-                payload_sha256=payload_sha, payload_length=len(result.body),
+                payload_sha256=payload_sha,
+                payload_length=len(result.body) if payload_sha else None,
                 warc_filename=loc.filename, warc_offset=loc.offset, warc_length=loc.length,
                 warc_record_id=loc.record_id,
                 warc_payload_digest=(earlier or {}).get("warc_payload_digest")

@@ -367,11 +367,13 @@ class Archive:
             _t(self.db, "checks").insert_all(_jsonify(r) for r in rows)
 
     def captured_source_ids(self) -> set[str]:
-        """Sources with at least one successful capture (an HTTP 2xx with a stored record)."""
+        """Sources with at least one good capture: no error and not suspect (a geo-block
+        notice or a captcha wall is kept as evidence of the block, but the next fetch tries
+        again)."""
         return {
             row[0]
             for row in self.db.execute(
-                "SELECT DISTINCT source_id FROM captures WHERE error IS NULL"
+                "SELECT DISTINCT source_id FROM captures WHERE error IS NULL AND suspect IS NULL"
             ).fetchall()
         }
 

@@ -14,7 +14,7 @@ from citearchive.store import Archive
 
 JA = "ロシアとウクライナの停戦をめぐる会談がアンカレッジで行われた。"
 RU = "В ходе переговоров стороны обсудили гарантии безопасности."
-EN = "The negotiations continued in Washington after the summit."
+EN = "The negotiations continued in Washington after the summit, says the Policy Review."
 
 
 @pytest.fixture()
@@ -57,6 +57,9 @@ def test_russian_inflected_word(archive: Archive) -> None:
 
 def test_english_words_and_phrases(archive: Archive) -> None:
     assert _ids(archive, "negotiation") == ["en"]
+    assert _ids(archive, "Summits") == ["en"]
+    assert _ids(archive, "policy") == ["en"]  # its stem "polici" is not in "Policy"
+    assert _ids(archive, "military") == []
     assert _ids(archive, '"after the summit"') == ["en"]
     assert _ids(archive, '"before the summit"') == []
 

@@ -10,13 +10,15 @@ SQL functions and runs the same ``SEARCH_SQL``):
   match; such short terms are checked by a scan (``instr``) of the rows the long
   terms already narrowed down, or of every capture when the query has only short terms.
 - Russian and English words are reduced to their Snowball stem before matching, so
-  «переговоры» finds «переговорах» and "negotiations" finds "negotiating".
+  «переговоры» finds «переговорах» and "negotiations" finds "negotiating" (the shared
+  prefix of word and stem is searched, so "policy" finds "policies").
 
 Terms are ANDed; "double quotes" keep a phrase together.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import unicodedata
@@ -58,6 +60,9 @@ def _stem(word: str) -> str:
         stem = _stemmer("english").stemWord(lowered)
     else:
         return word
+    # Snowball may rewrite an ending ("policy" -> "polici"): the part the word and its stem
+    # share is what every inflected form still contains.
+    stem = os.path.commonprefix([lowered, stem])
     return stem if len(stem) >= MIN_TRIGRAM + 1 else word
 
 

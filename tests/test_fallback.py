@@ -809,12 +809,12 @@ def test_settings_are_validated(tmp_path: Path) -> None:
               'memento_timemap = ""\nfallback_tries = 2')  # fmt: skip
     assert m.settings == {"fallback": False, "memento_timegate": "http://127.0.0.1:9/web/",
                           "memento_timemap": "", "fallback_tries": 2}  # fmt: skip
-    boolean = r"sources.toml:3: settings.fallback: must be a boolean \(true or false\), not a str"
+    boolean = r"sources.toml:3: settings.fallback: must be true or false, not 'no'"
     with pytest.raises(ManifestError, match=boolean):
         parse('\nfallback = "no"')
     with pytest.raises(ManifestError, match=r"settings.wayback_available: 'ftp://x/' is not"):
         parse('wayback_available = "ftp://x/"')
-    with pytest.raises(ManifestError, match=r"settings.concurrency: must be a number"):
+    with pytest.raises(ManifestError, match=r"settings.concurrency: must be a whole number"):
         parse("concurrency = true")
 
 

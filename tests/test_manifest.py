@@ -107,8 +107,11 @@ def test_single_bracket_table_is_explained() -> None:
         ("footnotes = [1]", 'footnotes = "1"', "whole numbers"),
         ('title = "Unresolved source"', "title = 5", "must be a string, not a number"),
         ('quotes = ["первая цитата"]', 'quotes = "x"\nquotes2 = 1', "unknown field 'quotes2'"),
-        ("concurrency = 4", 'concurrency = "four"', "must be a number, not a string"),
-        ("number = 1", "number = 0", "must be 1 or more"),
+        ("concurrency = 4", 'concurrency = "four"', "must be a whole number, not 'four'"),
+        ("concurrency = 4", "concurrency = 0", "must be between 1 and 1000, not 0"),
+        ("concurrency = 4", "concurrency = 2.5", "must be a whole number, not 2.5"),
+        ("host_delay = 0", "host_delay = -1", "must be between 0 and 3600, not -1.0"),
+        ("number = 1", "number = 0", "must be from 1 to 100000"),
     ],
 )
 def test_wrong_types(old: str, new: str, needle: str) -> None:
@@ -168,3 +171,27 @@ def test_missing_file_and_bad_encoding(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="not valid UTF-8") as info:
         load_manifest(bad)
     assert info.value.line == GOOD.count("\n") + 2
+
+
+def test_bad_settings_change_nothing_in_the_archive(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from citearchive.cli import app
+
+    path = tmp_path / "sources.toml"
+    path.write_text(GOOD.replace("concurrency = 4", "warc_gzip_level = 99"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["fetch", "-s", str(path), "-a", str(tmp_path / "arch")])
+    assert result.exit_code == 2
+    assert "warc_gzip_level: must be between 0 and 9, not 99" in result.stderr
+    assert not (tmp_path / "arch").exists()
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "sources.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode("utf-8"))  # as Windows Notepad saves it
+    assert load_manifest(path).sources[0].id == "fn1"
+
+
+def test_absurd_footnote_number_is_refused() -> None:
+    e = _error(GOOD.replace("footnotes = [1]", "footnotes = [99999999999999999999]"))
+    assert "footnote" in str(e)

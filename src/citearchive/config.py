@@ -66,6 +66,14 @@ SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 SETTING_TYPES: dict[str, type] = {
     f.name: type(getattr(Settings(), f.name)) for f in fields(Settings)
 }
+# The values each number may take (inclusive); sources.toml is checked against them.
+SETTING_RANGES: dict[str, tuple[float, float]] = {
+    "connect_timeout": (0.1, 600), "read_timeout": (0.1, 3600), "deadline": (0.1, 86400),
+    "max_bytes": (1, 10**12), "max_redirects": (0, 100), "max_attempts": (1, 20),
+    "backoff": (0, 600), "max_retry_after": (0, 86400), "concurrency": (1, 1000),
+    "per_host": (1, 100), "host_delay": (0, 3600), "warc_gzip_level": (0, 9),
+    "fallback_tries": (1, 20),
+}  # fmt: skip
 # Settings that name a web service: an http(s) URL, or "" for "do not use".
 ENDPOINT_SETTINGS: tuple[str, ...] = ("memento_timemap", "memento_timegate", "wayback_available")
 

@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config import ENDPOINT_SETTINGS, SETTING_NAMES, SETTING_TYPES
+from .config import ENDPOINT_SETTINGS, SETTING_NAMES, SETTING_RANGES, SETTING_TYPES
 from .errors import ManifestError
 from .languages import ISO_639_1
 
+MAX_FOOTNOTE = 100_000  # footnote numbers beyond this are typos, not footnotes
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -198,8 +199,8 @@ class _Reader:
             raise self.fail(table, i, None, f"missing required field '{key}'")
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(table, i, key, f"must be a whole number, not {_tomltype(value)}")
-        if value < 1:
-            raise self.fail(table, i, key, f"must be 1 or more, not {value}")
+        if not 1 <= value <= MAX_FOOTNOTE:
+            raise self.fail(table, i, key, f"must be from 1 to {MAX_FOOTNOTE}, not {value}")
         return value
 
     def strings(self, table: str, i: int, entry: dict, key: str) -> tuple[str, ...]:
@@ -263,7 +264,7 @@ def load_manifest(path: str | Path) -> Manifest:
     except OSError as exc:
         raise ManifestError(f"cannot read: {exc.strerror}", path=path) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Windows editors) is fine
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ManifestError(
@@ -398,12 +399,16 @@ def _settings(r: _Reader, raw: Any) -> dict[str, Any]:
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
-            hint = " (true or false)" if want is bool else ""
-            raise r.fail(
-                "settings", 0, key, f"must be {_tomltype(want())}{hint}, not {_tomltype(value)}"
+            kind = {bool: "true or false", int: "a whole number", float: "a number"}.get(
+                want, _tomltype(want())
             )
-        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-            raise r.fail("settings", 0, key, f"must not be negative, not {value}")
+            raise r.fail("settings", 0, key, f"must be {kind}, not {value!r}")
+        if key in SETTING_RANGES:
+            low, high = SETTING_RANGES[key]
+            if not low <= value <= high:
+                raise r.fail(
+                    "settings", 0, key, f"must be between {low:g} and {high:g}, not {value!r}"
+                )
         if key in ENDPOINT_SETTINGS and value:
             r.url("settings", 0, raw, key, str(value))
         out[key] = value
@@ -446,7 +451,7 @@ def _footnote_numbers(r: _Reader, i: int, entry: dict[str, Any]) -> tuple[int, .
     if not values:
         raise r.fail("source", i, key, "must list at least one footnote number")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_FOOTNOTE:
             raise r.fail(
                 "source", i, key, f"footnote numbers must be whole numbers >= 1, not {v!r}"
             )

@@ -195,3 +195,24 @@ def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
 def test_absurd_footnote_number_is_refused() -> None:
     e = _error(GOOD.replace("footnotes = [1]", "footnotes = [99999999999999999999]"))
     assert "footnote" in str(e)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://[::1/", "Invalid port"),
+        ("http://xn--zz/", "Invalid A-label"),
+        ("http://host:abc/", "Invalid port"),
+        ("https://user:secret@example.org/a", "user name or password"),
+        ("https://example.org/" + "a" * 9000, "longer than 8192 characters"),
+    ],
+)
+def test_urls_fetch_would_refuse_are_refused_by_check(url: str, why: str) -> None:
+    e = _error(GOOD.replace("https://example.org/a", url, 1))
+    assert why in str(e) and "[[source]] #1.url" in str(e)
+    assert len(str(e)) < 400  # a hostile URL is not printed back whole
+
+
+def test_international_domain_names_are_fine() -> None:
+    m = parse_manifest(GOOD.replace("https://example.org/a", "http://пример.рф/путь", 1))
+    assert m.sources[0].url == "http://пример.рф/путь"

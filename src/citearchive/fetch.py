@@ -119,17 +119,34 @@ def make_client(settings: Settings, *, verify: bool | ssl.SSLContext = True) -> 
     )
 
 
+MAX_URL_LENGTH = 8192  # longer is no citation; most servers refuse past 8 KB anyway
+
+
 def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be fetched (not http(s), no host, malformed), or None."""
+    """Why ``url`` cannot be fetched (not http(s), no host, malformed), or None.
+
+    The one URL check: sources.toml validation calls it too, so a URL that passes
+    `citearchive check` is one `fetch` accepts.
+    """
+    if len(url) > MAX_URL_LENGTH:
+        return f"longer than {MAX_URL_LENGTH} characters"
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        return str(exc)
+        host = parsed.host  # decodes an IDNA host: an invalid label ("xn--zz") fails here
+    except Exception as exc:  # httpx raises InvalidURL, IDNAError, ValueError, ...
+        return str(exc) or type(exc).__name__
     if parsed.scheme not in ("http", "https"):
         return f"scheme {parsed.scheme or '(none)'!r} is not http or https"
-    if not parsed.host:
+    if not host:
         return "no host"
+    if parsed.userinfo:
+        return "it carries a user name or password (they would be archived with the URL)"
     return None
+
+
+def short_url(url: str, limit: int = 200) -> str:
+    """A URL cut for messages: a hostile 100 KB URL is not printed back whole."""
+    return url if len(url) <= limit else url[: limit - 1] + "…"
 
 
 async def fetch(
@@ -149,7 +166,7 @@ async def fetch(
     """
     problem = url_problem(url)
     if problem is not None:
-        words = f"invalid URL {url!r}: {problem}"
+        words = f"invalid URL {short_url(url)!r}: {problem}"
         return FetchResult(url, url, [], None, None, b"", words, "invalid-url")
     capture = _Capture(client, settings, limiter, sleep, now)
     try:

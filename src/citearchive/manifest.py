@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .config import ENDPOINT_SETTINGS, SETTING_NAMES, SETTING_RANGES, SETTING_TYPES
 from .errors import ManifestError
+from .fetch import short_url, url_problem
 from .languages import ISO_639_1
 
 MAX_FOOTNOTE = 100_000  # footnote numbers beyond this are typos, not footnotes
@@ -225,9 +225,9 @@ class _Reader:
         value = value if value is not None else self.string(table, i, entry, key)
         if not value:
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise self.fail(table, i, key, f"'{value}' is not an http(s) URL")
+        problem = url_problem(value)
+        if problem is not None:
+            raise self.fail(table, i, key, f"'{short_url(value)}' is not an http(s) URL: {problem}")
         return value
 
     def date(self, table: str, i: int, entry: dict, key: str) -> str | None:

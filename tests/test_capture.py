@@ -353,3 +353,24 @@ def test_same_document_now_gzip_encoded_is_stored_in_full_not_as_revisit(
     assert record.rec_type == "response"
     assert record.http_headers.get_header("Content-Encoding") == "gzip"
     assert payload == body
+
+
+class _Broken(httpx.AsyncBaseTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug somewhere below fetch")
+
+
+def test_a_bug_fails_its_source_as_a_row_and_the_batch_goes_on(
+    tmp_path: Path, pool: ProcessPoolExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = manifest_for(tmp_path, [{"id": "a", "url": "http://127.0.0.1:9/a"},
+                                       {"id": "b", "url": "http://127.0.0.1:9/b"}])  # fmt: skip
+
+    def client(settings):  # type: ignore[no-untyped-def]
+        return httpx.AsyncClient(transport=_Broken())
+
+    report = run(manifest, tmp_path / "archive", pool, client_factory=client)
+    assert [o.status for o in report.outcomes] == ["failed", "failed"]
+    assert all("internal error" in (o.error or "") for o in report.outcomes)
+    assert [r["error_kind"] for r in rows(tmp_path / "archive")] == ["internal", "internal"]
+    assert "RuntimeError: a bug somewhere below fetch" in capsys.readouterr().err

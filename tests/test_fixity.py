@@ -461,3 +461,93 @@ def test_digest_header_forms(form: Any, holds: bool) -> None:
     digest = warcrecord._Digest("sha1:" + form(raw))
     digest.hash.update(b"payload")
     assert digest.holds() is holds
+
+
+# --- the extracted text, and captures fixity cannot check ------------------------------------
+
+
+def test_edited_text_is_named(archive: Archive) -> None:
+    """The text quotes are matched against is hashed too: an edit to it is a fixity failure."""
+    rows = captures(archive, "source_id = 'fn1'")
+    assert len(rows) == 2 and all(r["text_sha256"] for r in rows)
+    with archive.db.conn:
+        archive.db.execute(
+            "UPDATE captures SET text = replace(text, 'European leaders travelled', "
+            "'Russian leaders travelled') WHERE source_id = 'fn1'"
+        )
+    bad = failed(archive)
+    assert set(bad) == {r["id"] for r in rows}
+    for r in rows:
+        assert bad[r["id"]].detail.startswith(
+            f"extracted text edited: text_sha256 recorded {r['text_sha256'][:12]}…, "
+            "the text hashes to "
+        ), bad[r["id"]].detail
+        assert bad[r["id"]].source_id == "fn1"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"text_sha256": None}, "extracted text has no recorded text_sha256"),
+        ({"text": None}, "extracted text missing: text_sha256 recorded "),
+    ],
+)
+def test_text_and_its_hash_go_together(
+    archive: Archive, change: dict[str, Any], expected: str
+) -> None:
+    target = one(archive, "fn3")
+    with archive.db.conn:
+        archive.db["captures"].update(target["id"], change)  # type: ignore[union-attr]
+    bad = failed(archive)
+    assert set(bad) == {target["id"]}
+    assert bad[target["id"]].detail.startswith(expected), bad[target["id"]].detail
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"payload_sha256": None, "warc_payload_digest": None},
+            "no payload_sha256 recorded for this capture",
+        ),
+        ({"warc_filename": None}, "no archived record for this capture"),
+        (
+            {"warc_filename": None, "warc_offset": None, "warc_length": None},
+            "no archived record for this capture",
+        ),
+    ],
+)
+def test_a_capture_fixity_cannot_check_fails(
+    archive: Archive, change: dict[str, Any], expected: str
+) -> None:
+    """A good capture (or one with text) must have a record and a payload hash to check."""
+    target = one(archive, "fn3")
+    with archive.db.conn:
+        archive.db["captures"].update(target["id"], change)  # type: ignore[union-attr]
+    got = results(archive)
+    assert target["id"] in got, "the capture is not skipped"
+    assert not got[target["id"]].ok
+    assert expected in got[target["id"]].detail, got[target["id"]].detail
+    assert got[target["id"]].source_id == "fn3"
+    assert [cid for cid, r in got.items() if not r.ok] == [target["id"]]
+
+
+def test_a_failed_capture_without_a_record_is_not_checked(archive: Archive) -> None:
+    """A refused connection left no record: there is nothing to check, and nothing fails."""
+    (refused,) = archive.insert_captures(
+        [{"source_id": "fn5", "requested_url": "http://127.0.0.1:9/", "url": "http://127.0.0.1:9/",
+          "method": "live", "error": "connection refused by 127.0.0.1:9",
+          "error_kind": "refused"}]
+    )  # fmt: skip
+    got = results(archive)
+    assert refused not in got
+    assert all(r.ok for r in got.values())
+
+
+def test_unsafe_warc_file_name_is_a_failure_not_a_crash(archive: Archive) -> None:
+    target = one(archive, "fn3")
+    with archive.db.conn:
+        archive.db["captures"].update(target["id"], {"warc_filename": "../../etc/passwd"})  # type: ignore[union-attr]
+    bad = failed(archive)
+    assert set(bad) == {target["id"]}
+    assert "unsafe WARC file name '../../etc/passwd'" in bad[target["id"]].detail

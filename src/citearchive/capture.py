@@ -17,6 +17,7 @@ import hashlib
 import os
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -319,6 +320,11 @@ class _Runner:
                 outcome.error = f"{best['error']}; {_archive_words(fallback[-1])}"
         except Exception as exc:  # a bug must not stop the batch; it is recorded as data
             outcome.status, outcome.error = "failed", f"internal error: {exc!r}"
+            traceback.print_exc()  # and keeps its traceback, for the bug report
+            self.pending.append(
+                {**self._row_frame(s), "requested_url": s.url, "method": "live",
+                 "error": outcome.error, "error_kind": "internal"}
+            )  # fmt: skip
         self.outcomes.append(outcome)
         self._maybe_flush(force=False)
         if self.progress:

@@ -503,3 +503,11 @@ def test_read_utf8_bom_and_declared_html_charset(tmp_path: Path) -> None:
     c = read_commentary(sjis)
     assert claims_of(c) == [(1, "会談した")]
     assert c.footnotes[0].title == "題"
+
+
+def test_hostile_deeply_nested_html_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.html"
+    path.write_text("<html><body>" + "<div>" * 5000 + "x<sup>1</sup>" + "</div>" * 5000
+                    + "<p id='fn1'>1. Note.</p></body></html>")  # fmt: skip
+    with pytest.raises(CommentaryError, match=r"deep\.html: HTML nested too deeply"):
+        read_commentary(path)

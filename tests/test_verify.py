@@ -222,6 +222,19 @@ def test_a_clean_archive_is_ok(copy: tuple[Path, Manifest]) -> None:
     assert report.ok, report.failures
     assert [c.verdict for c in report.claims] == ["ok", "ok"]
     assert not any(o in FAILING for counts in report.totals.values() for o in counts)
+    assert report.summary == "all checks held"
+
+
+def test_an_approximate_quote_passes_but_the_summary_says_so(copy: tuple[Path, Manifest]) -> None:
+    root, manifest = copy
+    sources = tuple(s for s in manifest.sources if s.id in {"fn1", "fn2"})
+    clean = dataclasses.replace(
+        manifest, sources=sources, claims=tuple(c for c in manifest.claims if c.footnote <= 2)
+    )
+    report = verify_archive(clean, root, settings=FAST)
+    assert report.ok  # exit 0: approximate is not a failure
+    assert report.totals["quote"] == {"found": 1, "approximate": 1}
+    assert report.summary == "all checks held (1 quote matched only approximately: review it)"
 
 
 def test_a_claim_citing_no_source(copy: tuple[Path, Manifest]) -> None:
@@ -257,6 +270,45 @@ def test_a_fixity_failure_breaks_the_claim(copy: tuple[Path, Manifest]) -> None:
     assert row["warc_filename"] in str(failed[0].detail)
     quote = next(c for c in report.checks if c.kind == "quote" and c.source_id == "fn1")
     assert quote.outcome == "no-capture"
+
+
+def test_edited_text_breaks_the_claim(copy: tuple[Path, Manifest]) -> None:
+    """The text quotes are matched in is evidence too: editing it is a fixity failure."""
+    root, manifest = copy
+    arch = Archive.open(root, create=False)
+    with arch.db.conn:
+        arch.db.execute(
+            "UPDATE captures SET text = replace(text, 'European leaders travelled', "
+            "'Russian leaders travelled') WHERE source_id = 'fn1'"
+        )
+    (row,) = arch.db.query("SELECT id FROM captures WHERE source_id = 'fn1'")
+    arch.close()
+    report = verify_archive(manifest, root, settings=FAST)
+    assert claim(report, 1).verdict == "untraceable"
+    assert claim(report, 1).problems == [f"source fn1: fixity failure on capture {row['id']}"]
+    (bad,) = [c for c in report.failures if c.kind == "fixity"]
+    assert bad.capture_id == row["id"] and str(bad.detail).startswith("extracted text edited")
+    assert report.summary.startswith("some checks failed")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"payload_sha256": None, "warc_payload_digest": None}, {"warc_filename": None}],
+    ids=["no-payload-hash", "no-warc-file"],
+)
+def test_a_capture_fixity_cannot_check_is_not_evidence(
+    copy: tuple[Path, Manifest], change: dict[str, Any]
+) -> None:
+    root, manifest = copy
+    arch = Archive.open(root, create=False)
+    (row,) = arch.db.query("SELECT id FROM captures WHERE source_id = 'fn1'")
+    with arch.db.conn:
+        arch.db["captures"].update(row["id"], change)  # type: ignore[union-attr]
+    arch.close()
+    report = verify_archive(manifest, root, settings=FAST)
+    assert claim(report, 1).verdict == "untraceable" and not claim(report, 1).ok
+    assert claim(report, 1).problems == [f"source fn1: fixity failure on capture {row['id']}"]
+    assert [c.capture_id for c in report.failures if c.kind == "fixity"] == [row["id"]]
 
 
 # --- quotes over time ----------------------------------------------------------------------

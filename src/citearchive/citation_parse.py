@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 
+from .errors import CommentaryError
 from .sentences import (
     AUTOLINK_RE,
     EMPHASIS_RE,
@@ -331,7 +332,20 @@ _BLOCKS = _LEAF_BLOCKS | frozenset((
 
 
 def html_to_lines(text: str) -> tuple[list[tuple[str, int]], str | None]:
-    """HTML -> (line text, source line) in the ``<sup>n</sup>`` shape, and the <title>."""
+    """HTML -> (line text, source line) in the ``<sup>n</sup>`` shape, and the <title>.
+
+    Raises CommentaryError for markup nested too deeply to walk (no commentary is; a
+    hostile or broken file can be).
+    """
+    try:
+        return _html_to_lines(text)
+    except RecursionError:
+        raise CommentaryError(
+            "HTML nested too deeply to read as a commentary (export it again, or as Markdown)"
+        ) from None
+
+
+def _html_to_lines(text: str) -> tuple[list[tuple[str, int]], str | None]:
     soup = BeautifulSoup(text, "html.parser")
     title_tag = soup.find("title")
     fallback = (title_tag.get_text(" ", strip=True) or None) if title_tag else None

@@ -137,7 +137,11 @@ def read_commentary(path: str | Path, *, fmt: str | None = None) -> Commentary:
         raise CommentaryError(f"{p}: cannot read ({exc.strerror or exc})") from None
     if fmt is None and p.suffix.lower() in (".html", ".htm", ".xhtml"):
         fmt = "html"
-    return parse_commentary(_decode(data, p), fmt=fmt)
+    text = _decode(data, p)
+    try:
+        return parse_commentary(text, fmt=fmt)
+    except CommentaryError as exc:
+        raise CommentaryError(f"{p}: {exc}") from None
 
 
 def _decode(data: bytes, path: Path) -> str:

@@ -77,3 +77,16 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("citearchive ")
+
+
+def test_status_and_search_refuse_a_missing_archive_or_empty_query(tmp_path: Path) -> None:
+    sources = str(ROOT / "sources.toml")
+    result = runner.invoke(app, ["status", "-s", sources, "-a", str(tmp_path / "typo")])
+    assert result.exit_code == 2 and "no archive here" in result.stderr
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "a").mkdir()
+    from citearchive.store import Archive
+
+    Archive.open(tmp_path / "a").close()
+    result = runner.invoke(app, ["search", "  ", "-a", str(tmp_path / "a")])
+    assert result.exit_code == 2 and "query is empty" in result.stderr

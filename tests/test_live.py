@@ -133,8 +133,7 @@ def test_quote_no_longer_on_the_live_page_stands_out(run: tuple[VerifyReport, Pa
     report, _, _ = run
     quotes = {sid: c.outcome for sid, c in live(report, "live-quote").items()}
     assert quotes["same"] == "found" and quotes["move"] == "found"  # moved, same text
-    for sid in ("change", "gone", "gone410", "block", "geo", "down"):
-        assert quotes[sid] == "not-found", sid
+    assert quotes["change"] == "not-found"  # fetched, and the quote is not in it
     assert (
         live(report, "live-quote")["change"].detail["reason"] == "quote no longer on the live page"
     )
@@ -143,8 +142,31 @@ def test_quote_no_longer_on_the_live_page_stands_out(run: tuple[VerifyReport, Pa
     assert any("no longer on the live page" in p for p in claims["change"].problems)
     assert claims["same"].verdict == "ok" and claims["same"].ok
     assert claims["move"].verdict == "live: moved"
+    assert report.summary.startswith("some checks failed")
     # offline checks ran on the archive as it was: every quote was found there
     assert all(c.outcome == "found" for c in report.checks if c.kind == "quote")
+
+
+def test_a_quote_on_a_page_not_fetched_is_unchecked_not_gone(
+    run: tuple[VerifyReport, Path, int],
+) -> None:
+    """Unreachable, blocked or gone: the live page was not read, so its quotes are unchecked."""
+    report, _, _ = run
+    quotes = live(report, "live-quote")
+    for sid in ("gone", "gone410", "block", "geo", "down"):
+        assert quotes[sid].outcome == "unchecked", sid
+        assert not quotes[sid].failed, sid
+    assert quotes["down"].detail["reason"].startswith("live page unreachable: connection refused")
+    assert quotes["geo"].detail["reason"].startswith("live page blocked: geo-block")
+    verdicts = {c.sources[0]: c.verdict for c in report.claims}
+    assert verdicts["down"] == "live: unreachable"
+    assert verdicts["gone"] == verdicts["gone410"] == "live: gone"
+    assert verdicts["block"] == verdicts["geo"] == "live: blocked"
+    problems = {c.sources[0]: c.problems for c in report.claims}
+    assert problems["down"] == [
+        f"down: live page unreachable ({live(report)['down'].detail['error']})"
+    ]
+    assert report.totals["live-quote"]["unchecked"] == 5
 
 
 def test_live_captures_are_archived_like_any_other(run: tuple[VerifyReport, Path, int]) -> None:

@@ -53,6 +53,44 @@ def test_normalize_composes_combining_marks() -> None:
     assert fold("か\u3099") == "が"
 
 
+def test_normalize_drops_whitespace_next_to_any_cjk_character() -> None:
+    assert fold("NATO 諸国") == "NATO諸国"  # Latin next to kanji
+    assert fold("ロシアは 4 州") == "ロシアは4州"  # digits between kana and kanji
+    assert fold("会談 （アラスカ）") == "会談(アラスカ)"  # full-width brackets, NFKC'd
+    assert fold("声明 。 以上") == "声明。以上"  # CJK punctuation
+    assert fold("Trump and Putin") == "Trump and Putin"  # between Latin words it stays
+
+
+def test_normalize_folds_yo_and_stress_marks() -> None:
+    assert fold("ещё Ёлка") == "еще Елка"
+    assert fold("ёж") == "еж"  # a decomposed ё too
+    assert fold("вы́боры Росси́и") == "выборы России"
+    assert fold("été") == "été"  # Latin é stays a letter with its accent
+
+
+@pytest.mark.parametrize(
+    ("text", "quote", "expected"),
+    [
+        ("外務省は NATO 諸国の部隊展開を認めない。", "NATO諸国の部隊展開", "NATO 諸国の部隊展開"),
+        ("ロシアは 4 州の併合を主張した。", "ロシアは4州の併合", "ロシアは 4 州の併合"),
+        ("ロシアは4州の併合を主張した。", "ロシアは 4 州の併合", "ロシアは4州の併合"),
+        ("Он ещё раз заявил об этом.", "еще раз заявил", "ещё раз заявил"),
+        ("Он еще раз заявил об этом.", "ещё раз заявил", "еще раз заявил"),
+        (
+            "Речь шла о вы\u0301борах в Росси\u0301и в сентябре.",
+            "о выборах в России",
+            "о вы\u0301борах в Росси\u0301и",
+        ),
+        ("Речь шла о выборах в России.", "о вы\u0301борах в Росси\u0301и", "о выборах в России"),
+    ],
+)
+def test_found_across_cjk_spacing_yo_and_stress(text: str, quote: str, expected: str) -> None:
+    a = anchor(quote, text)
+    assert (a.outcome, a.score) == ("found", 100.0)
+    assert a.matched == expected  # the passage as the page prints it
+    assert a.start is not None and text[a.start : a.end] == expected
+
+
 # --- found exactly -------------------------------------------------------------------------
 
 

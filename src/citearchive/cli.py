@@ -23,7 +23,7 @@ from rich.table import Table
 
 from . import __version__
 from .config import resolve_settings
-from .errors import CitearchiveError
+from .errors import CitearchiveError, UsageError
 
 app = typer.Typer(
     name="citearchive",
@@ -352,8 +352,11 @@ def status(
     """Per source: footnote(s), URL, last capture, last verify verdict."""
     from .manifest import load_manifest
     from .status import source_status
+    from .store import Archive
 
-    rows = source_status(load_manifest(sources), archive)
+    manifest = load_manifest(sources)
+    Archive.open(archive, create=False).close()  # a mistyped --archive is an error, not news
+    rows = source_status(manifest, archive)
     if as_json:
         print_json([r.to_dict() for r in rows])
         return
@@ -416,8 +419,11 @@ def search(
 ) -> None:
     """Search the archived text (Japanese, Russian, English; two-character terms work)."""
     from .search import search as run_search
+    from .search import terms
     from .store import Archive
 
+    if not terms(query):
+        raise UsageError('the search query is empty: give a word, or "a phrase"')
     arch = Archive.open(archive, create=False)
     try:
         hits = run_search(arch.db.conn, query, limit=limit)

@@ -90,6 +90,8 @@ def request_headers(ex: Exchange) -> StatusAndHeaders:
     headers = list(ex.request_headers)
     if not any(k.lower() == "host" for k, _ in headers):
         headers.insert(0, ("Host", parts.netloc))
+    # what our client sent: httpx speaks HTTP/1.1 here (HTTP/2 is not enabled), whatever
+    # version the server answered in
     return StatusAndHeaders(
-        f"{ex.method} {target} {ex.http_version}", headers, protocol="", is_http_request=True
+        f"{ex.method} {target} HTTP/1.1", headers, protocol="", is_http_request=True
     )

@@ -62,7 +62,7 @@ def _stem(word: str) -> str:
         return word
     # Snowball may rewrite an ending ("policy" -> "polici"): the part the word and its stem
     # share is what every inflected form still contains.
-    stem = os.path.commonprefix([lowered, stem])
+    stem = os.path.commonprefix([lowered, stem])  # noqa: RUF071 - characters are what we want
     return stem if len(stem) >= MIN_TRIGRAM + 1 else word
 
 

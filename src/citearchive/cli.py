@@ -263,8 +263,17 @@ def _print_fetch(report: Any) -> None:
         )  # fmt: skip
     out.print(table)
     counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n)
-    where = f" -> {report.archive}/warc/{report.warc_filename}" if report.warc_filename else ""
+    attempted = [o for o in report.outcomes if o.status not in ("skipped", "unresolved")]
+    reached = [o for o in attempted if o.status_code is not None]
+    where = f" -> {report.archive}/warc/{report.warc_filename}" if reached else ""
     out.print(f"{counts}{where}")
+    if attempted and all((o.error or "").startswith("DNS lookup failed") for o in attempted):
+        err.print(
+            "note: every source failed at the DNS lookup: is this machine offline? "
+            "Run `citearchive fetch` again when it is online (captured sources are skipped)."
+        )
+    if any(o.status == "unresolved" for o in report.outcomes):
+        out.print("unresolved sources have no URL yet: add one to sources.toml (`url = ...`)")
 
 
 def _short(text: str, n: int) -> str:

@@ -12,8 +12,8 @@ from citearchive.cli import app
 from citearchive.search import fts_expression, search, terms
 from citearchive.store import Archive
 
-JA = "ロシアとウクライナの停戦をめぐる会談がアンカレッジで行われた。"
-RU = "В ходе переговоров стороны обсудили гарантии безопасности."
+JA = "ロシアとウクライナの停戦をめぐる会談がアンカレッジで行われた。ＮＡＴＯ諸国はｶﾞｲﾄﾞﾗｲﾝを示した。"
+RU = "В ходе переговоров стороны обсудили гарантии безопасности, но ещё не договорились."
 EN = "The negotiations continued in Washington after the summit, says the Policy Review."
 
 
@@ -45,6 +45,19 @@ def test_three_character_japanese_term_uses_the_index(archive: Archive) -> None:
     assert fts_expression("アンカ") == '"アンカ"'
     assert _ids(archive, "アンカ") == ["ja"]
     assert _ids(archive, "停戦をめぐる") == ["ja"]
+
+
+def test_full_width_and_half_width_forms_are_found_by_their_plain_spelling(
+    archive: Archive,
+) -> None:
+    assert _ids(archive, "NATO") == ["ja"]  # the page writes ＮＡＴＯ
+    assert _ids(archive, "ガイドライン") == ["ja"]  # the page writes ｶﾞｲﾄﾞﾗｲﾝ
+    assert _ids(archive, "ＮＡ") == ["ja"]  # a short full-width term, by the scan
+
+
+def test_yo_and_ye_are_one_letter(archive: Archive) -> None:
+    assert _ids(archive, '"еще не договорились"') == ["ru"]  # the page writes «ещё»
+    assert _ids(archive, '"ещё не договорились"') == ["ru"]
 
 
 def test_russian_inflected_word(archive: Archive) -> None:

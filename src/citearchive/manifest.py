@@ -405,7 +405,7 @@ def _settings(r: _Reader, raw: Any) -> dict[str, Any]:
             raise r.fail("settings", 0, key, f"must be {kind}, not {value!r}")
         if key in SETTING_RANGES:
             low, high = SETTING_RANGES[key]
-            if not low <= value <= high:
+            if not low <= float(value) <= high:  # type: ignore[arg-type]
                 raise r.fail(
                     "settings", 0, key, f"must be between {low:g} and {high:g}, not {value!r}"
                 )

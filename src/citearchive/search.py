@@ -9,6 +9,9 @@ SQL functions and runs the same ``SEARCH_SQL``):
 - Most Japanese terms are two characters (停戦, 会談), which a trigram index cannot
   match; such short terms are checked by a scan (``instr``) of the rows the long
   terms already narrowed down, or of every capture when the query has only short terms.
+- Text and queries are folded the same way before matching (Unicode NFKC, ё→е): a page
+  writing ＮＡＴＯ in full-width letters or ｶﾀｶﾅ in half-width forms is found by NATO and
+  カタカナ. The index holds the folded text (captures.text keeps what the page said).
 - Russian and English words are reduced to their Snowball stem before matching, so
   «переговоры» finds «переговорах» and "negotiations" finds "negotiating" (the shared
   prefix of word and stem is searched, so "policy" finds "policies").
@@ -33,6 +36,15 @@ _CYRILLIC = re.compile(r"^[\u0400-\u04ff]+$")
 _LATIN = re.compile(r"^[A-Za-z]+$")
 
 
+_FOLD = str.maketrans({"ё": "е", "Ё": "Е"})
+
+
+def fold(text: str | None) -> str:
+    """The form text is indexed and matched in: NFKC (full-width/half-width forms, ligatures)
+    with ё written е, as Russian usually does. Case is left to the index (case-insensitive)."""
+    return unicodedata.normalize("NFKC", text or "").translate(_FOLD)
+
+
 @lru_cache(maxsize=4)
 def _stemmer(language: str) -> Any:
     return snowballstemmer.stemmer(language)
@@ -40,7 +52,7 @@ def _stemmer(language: str) -> Any:
 
 def terms(query: str) -> list[str]:
     """Split a query into terms: quoted phrases stay whole; words are stemmed where useful."""
-    query = unicodedata.normalize("NFKC", query)
+    query = fold(query)
     out: list[str] = []
     for phrase, word in re.findall(r'"([^"]+)"|(\S+)', query):
         term = (phrase or word).strip()
@@ -77,7 +89,7 @@ def short_match(title: str | None, text: str | None, query: str) -> int:
     short_terms = [t.casefold() for t in terms(query) if len(t) < MIN_TRIGRAM]
     if not short_terms:
         return 1
-    hay = f"{title or ''}\n{text or ''}".casefold()
+    hay = fold(f"{title or ''}\n{text or ''}").casefold()
     return int(all(t in hay for t in short_terms))
 
 

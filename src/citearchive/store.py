@@ -30,6 +30,7 @@ import sqlite_utils
 from . import __version__
 from .errors import ArchiveError, ArchiveLockedError
 from .manifest import Manifest
+from .search import fold
 from .views import create_views
 from .warcfile import WarcFile, recover_open_files
 
@@ -168,12 +169,37 @@ def _m005_import_provenance(db: sqlite_utils.Database) -> None:
         captures.add_column(column, str)
 
 
+def _m006_folded_search_index(db: sqlite_utils.Database) -> None:
+    # The index holds text folded as search.fold does (NFKC, ё→е), so ＮＡＴＯ is found by
+    # NATO; it is written by insert_captures, not by triggers (folding is Python).
+    db.executescript(
+        """
+        DROP TRIGGER IF EXISTS captures_fts_ai;
+        DROP TRIGGER IF EXISTS captures_fts_ad;
+        DROP TRIGGER IF EXISTS captures_fts_au;
+        DROP TABLE IF EXISTS captures_fts;
+        CREATE VIRTUAL TABLE captures_fts USING fts5(title, text, tokenize='trigram');
+        """
+    )
+    rows = db.execute("SELECT id, title, text FROM captures").fetchall()
+    _index_for_search(db, rows)
+
+
+def _index_for_search(db: sqlite_utils.Database, rows: list[tuple[Any, ...]]) -> None:
+    """Add (id, title, text) rows to the search index, folded."""
+    db.conn.executemany(
+        "INSERT INTO captures_fts(rowid, title, text) VALUES (?, ?, ?)",
+        [(cid, fold(title), fold(text)) for cid, title, text in rows if title or text],
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_search", _m002_search),
     ("003_checks_by_source", _m003_checks_by_source),
     ("004_memento", _m004_memento),
     ("005_import_provenance", _m005_import_provenance),
+    ("006_folded_search_index", _m006_folded_search_index),
 ]
 
 
@@ -360,7 +386,12 @@ class Archive:
             _t(self.db, "captures").insert_all(
                 (_jsonify(r) for r in rows), batch_size=200, alter=False
             )
-        return list(range(last + 1, last + 1 + len(rows)))
+            ids = list(range(last + 1, last + 1 + len(rows)))
+            _index_for_search(
+                self.db,
+                [(i, r.get("title"), r.get("text")) for i, r in zip(ids, rows, strict=True)],
+            )
+        return ids
 
     def insert_checks(self, rows: list[dict[str, Any]]) -> None:
         with self.db.conn:

@@ -646,6 +646,58 @@ def test_missing_warc_file_is_reported(tmp_path: Path) -> None:
     )
 
 
+def _add_capture(root: Path, url: str, headers: list, raw: bytes, body: bytes) -> int:
+    """One more good capture of source "en" whose record holds ``raw`` (encoded ``body``)."""
+    archive = Archive.open(root, create=False)
+    run = archive.start_run("fetch", settings={}, user_agent="citearchive/test")
+    warc = archive.open_warc(run, level=1, info={"software": "test"})
+    loc = warc.write([_response_record(warc, url, "200 OK", headers, raw)])[0]
+    warc.close()
+    (cid,) = archive.insert_captures(
+        [{"run_id": run, "source_id": "en", "requested_url": url, "url": url, "method": "live",
+          "fetched_at": "2025-08-24T08:00:00Z", "status_code": 200,
+          "content_type": "text/html; charset=utf-8", "payload_sha256":
+          hashlib.sha256(body).hexdigest(), "payload_length": len(body),
+          "warc_filename": loc.filename, "warc_offset": loc.offset, "warc_length": loc.length,
+          "warc_record_id": loc.record_id, "warc_payload_digest": loc.payload_digest}]
+    )  # fmt: skip
+    archive.finish_run(run, {})
+    archive.close()
+    return cid
+
+
+def test_archived_page_decodes_concatenated_gzip_members(tmp_path: Path) -> None:
+    """Two gzip members are one body (RFC 1952), as capture and fixity decode it."""
+    built = build_archive(tmp_path / "archive")
+    body = EN_HTML[:-14] + b"<p>" + "ウクライナの安全の保証。".encode() * 100 + b"</p>"
+    body += b"</body></html>"
+    raw = gzip.compress(body[:100]) + gzip.compress(body[100:])
+    headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", "gzip")]
+    cid = _add_capture(built.root, "http://en.example.test/members", headers, raw, body)
+    (response,) = get(make_datasette(built.root), f"/-/citearchive/archived/{cid}")
+    assert response.status_code == 200
+    assert len(response.content) == len(body) and response.content == body
+    assert response.headers["x-citearchive-fixity"] == "ok"
+
+
+def test_archived_page_refuses_a_record_that_is_not_the_captures(tmp_path: Path) -> None:
+    """An offset pointing at another capture's record is refused, not served as this one."""
+    built = build_archive(tmp_path / "archive")
+    archive = Archive.open(built.root, create=False)
+    ru = archive.db["captures"].get(built.ids["ru"])
+    with archive.db.conn:
+        archive.db["captures"].update(  # type: ignore[union-attr]
+            built.ids["ja"], {"warc_offset": ru["warc_offset"], "warc_length": ru["warc_length"]}
+        )
+    archive.close()
+    (response,) = get(make_datasette(built.root), f"/-/citearchive/archived/{built.ids['ja']}")
+    assert response.status_code == 500
+    assert RU_HTML not in response.content
+    assert f"is {ru['warc_record_id']}, not " in response.text.replace("&lt;", "<").replace(
+        "&gt;", ">"
+    )
+
+
 # --- read-only, security headers, plain Datasette ---------------------------------------
 
 

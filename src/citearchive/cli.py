@@ -347,7 +347,7 @@ def verify(
             out.print(f"[red]{escape(check.kind)} {escape(check.outcome)}[/] "
                       f"{escape(check.subject)}: {escape(_short(detail, 160))}")  # fmt: skip
         out.print(escape(totals[3]))
-        out.print("all checks held" if report.ok else "[red]some checks failed[/]")
+        out.print(escape(report.summary) if report.ok else f"[red]{escape(report.summary)}[/]")
     raise typer.Exit(0 if report.ok else 1)
 
 

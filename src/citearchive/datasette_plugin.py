@@ -9,9 +9,11 @@ or by :func:`register` (what ``citearchive serve`` and the tests do). It adds:
 - ``/-/citearchive/capture/<id>`` (and ``.json``): one capture: its source, provenance
   (status, redirects, headers, IP, certificate), hashes, verdicts and extracted text.
 - ``/-/citearchive/archived/<id>``: the archived payload as captured, read from its WARC
-  record (for a revisit, the original's payload), Content-Encoding undone, served with the
-  archived Content-Type under a Content-Security-Policy that runs no script and loads
-  nothing (archived pages are hostile input: scripts, forms, trackers, live-web links).
+  record (for a revisit, the original's payload) by the reader fixity uses
+  (:func:`citearchive.warcrecord.read_record`: the record must be the capture's own, by
+  ``WARC-Record-ID``; Content-Encoding undone as at capture), served with the archived
+  Content-Type under a Content-Security-Policy that runs no script and loads nothing
+  (archived pages are hostile input: scripts, forms, trackers, live-web links).
 - links from ``capture_id`` cells to the capture page, menu links, and security headers on
   every response.
 
@@ -35,12 +37,12 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Request, Response
 from datasette.views.base import DatasetteError
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
-from warcio.archiveiterator import ArchiveIterator
 
 from .browse import canned_queries_for_archive
 from .errors import ArchiveError
 from .search import register_functions, snippet
 from .store import WARC_DIR, safe_warc_name
+from .warcrecord import RecordError, Wanted, read_record
 
 if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
     from datasette.app import Datasette
@@ -405,38 +407,48 @@ class ArchivedRecordError(Exception):
     """The WARC record a capture points at cannot be read."""
 
 
-def read_payload(path: Path, offset: int) -> ArchivedPayload:
-    """Read the response record at ``offset`` of ``path`` with warcio.
+def read_payload(
+    path: Path,
+    offset: int,
+    length: int,
+    record_id: str | None,
+    *,
+    payload_length: int | None = None,
+    truncated: bool = False,
+) -> ArchivedPayload:
+    """The response record a capture row points at, its body decoded as at capture.
 
-    The body comes from ``content_stream()``: chunked framing and Content-Encoding undone,
-    the bytes whose sha256 is ``captures.payload_sha256``.
+    Read with :func:`citearchive.warcrecord.read_record`, as fixity reads it: refused
+    (ArchivedRecordError) when it is not the row's own record (``record_id``), is
+    damaged, or its Content-Encoding cannot be undone. The body is the bytes whose
+    sha256 is ``captures.payload_sha256``.
     """
+    name = f"{WARC_DIR}/{path.name}"
     if not path.is_file():
-        raise ArchivedRecordError(f"WARC file missing: {WARC_DIR}/{path.name}")
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        try:
-            for record in ArchiveIterator(fh):
-                if record.rec_type != "response":
-                    raise ArchivedRecordError(
-                        f"record at offset {offset} of {path.name} is a {record.rec_type} "
-                        "record, not a response record"
-                    )
-                http = record.http_headers
-                return ArchivedPayload(
-                    record_type=record.rec_type,
-                    target_uri=record.rec_headers.get_header("WARC-Target-URI"),
-                    status_line=http.statusline if http else None,
-                    headers=list(http.headers) if http else [],
-                    body=record.content_stream().read(),
-                )
-        except ArchivedRecordError:
-            raise
-        except Exception as exc:  # warcio raises plain Exceptions on damaged input
-            raise ArchivedRecordError(
-                f"record at offset {offset} of {path.name} is unreadable: {exc}"
-            ) from None
-    raise ArchivedRecordError(f"no record at offset {offset} of {path.name}")
+        raise ArchivedRecordError(f"WARC file missing: {name}")
+    if record_id is None:
+        raise ArchivedRecordError("no WARC-Record-ID recorded for this capture")
+    try:
+        with open(path, "rb") as fh:
+            facts = read_record(fh, offset, length, Wanted("response", record_id, keep_body=True),
+                                payload_length=payload_length, truncated=truncated)  # fmt: skip
+    except (RecordError, OSError) as exc:
+        raise ArchivedRecordError(f"{exc} in {name}") from None
+    if facts.wrong_record:
+        raise ArchivedRecordError(f"{facts.wrong_record} in {name}: not this capture's record")
+    if facts.rec_type is None or facts.problem:
+        why = facts.problem or "not a WARC record"
+        raise ArchivedRecordError(f"record at offset {offset} of {name} is unreadable: {why}")
+    if facts.decode_error is not None or facts.body is None:
+        why = facts.decode_error or "no HTTP payload"
+        raise ArchivedRecordError(f"record at offset {offset} of {name}: {why}")
+    return ArchivedPayload(
+        record_type=facts.rec_type,
+        target_uri=facts.target_uri,
+        status_line=facts.http_status,
+        headers=facts.http_headers,
+        body=facts.body,
+    )
 
 
 def warc_file(db: Database, filename: str) -> Path:
@@ -461,8 +473,9 @@ def archived_content_type(payload: ArchivedPayload, charset: str | None) -> str:
 async def _payload_row(db: Database, capture_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The capture row, and the row whose WARC record holds its payload (revisits followed)."""
     sql = (
-        "SELECT id, url, content_type, charset, payload_sha256, warc_filename, warc_offset, "
-        "revisit_of, error FROM captures WHERE id = ?"
+        "SELECT id, url, content_type, charset, payload_sha256, payload_length, truncated, "
+        "warc_filename, warc_offset, warc_length, warc_record_id, revisit_of, error "
+        "FROM captures WHERE id = ?"
     )
     rows = await _rows(db, sql, [capture_id])
     if not rows:
@@ -477,7 +490,7 @@ async def _payload_row(db: Database, capture_id: int) -> tuple[dict[str, Any], d
                 f"Capture {capture_id} revisits capture {holder['revisit_of']}, which is missing"
             )
         holder = found[0]
-    if not holder["warc_filename"] or holder["warc_offset"] is None:
+    if not holder["warc_filename"] or holder["warc_offset"] is None or not holder["warc_length"]:
         why = f" ({capture['error']})" if capture["error"] else ""
         raise NotFound(f"Capture {capture_id} has no archived response{why}")
     return capture, holder
@@ -493,7 +506,11 @@ async def archived_page(datasette: Datasette, request: Request) -> Response:
     _, holder = await _payload_row(db, capture_id)
     try:
         path = warc_file(db, holder["warc_filename"])
-        payload = await asyncio.to_thread(read_payload, path, holder["warc_offset"])
+        payload = await asyncio.to_thread(
+            read_payload, path, holder["warc_offset"], holder["warc_length"],
+            holder["warc_record_id"], payload_length=holder["payload_length"],
+            truncated=bool(holder["truncated"]),
+        )  # fmt: skip
     except ArchivedRecordError as exc:
         raise DatasetteError(str(exc), title="Archived record unreadable", status=500) from None
     content_type = archived_content_type(payload, holder["charset"])

@@ -1,7 +1,14 @@
-"""Fixity: every capture's WARC record still says what the index recorded.
+"""Fixity: every capture's WARC record, and its extracted text, still say what was recorded.
+
+Every capture that is evidence must have a record to check: a capture without an error,
+or with extracted text, that names no WARC file fails ("no archived record for this
+capture"), and so does one whose record lacks the facts to check it by (payload_sha256,
+WARC-Payload-Digest, WARC-Record-ID). A failed capture that left no record (a refused
+connection) has nothing to check and is not reported.
 
 For each capture row with a WARC location the record is read back at its stored
-file/offset/length and checked:
+file/offset/length (:func:`citearchive.warcrecord.read_record`, the reader the archived
+view uses too) and checked:
 
 - the bytes at ``warc_offset`` are exactly one gzip member of ``warc_length`` bytes
   (a wrong offset, a truncated file or a flipped byte fails here: gzip has a CRC);
@@ -12,7 +19,11 @@ file/offset/length and checked:
 - the HTTP body, decoded as at capture time (:mod:`citearchive.warcrecord`), hashes to the
   row's ``payload_sha256`` (a row whose hash was edited fails here);
 - a revisit's original capture exists, is the record the revisit refers to, carries the
-  same payload digest and itself passes.
+  same payload digest and itself passes;
+- the extracted text (what quotes are matched against and searches find) hashes to the
+  row's ``text_sha256`` (:func:`citearchive.extract.text_sha256`), so an edit to
+  ``captures.text`` fails here too;
+- the WARC file name stays inside ``warc/`` (a name such as ``../../etc/passwd`` fails).
 
 Each WARC file is opened once and read front to back: the captures in it are taken in
 offset order (from the index, a page at a time, so memory stays flat however many
@@ -26,11 +37,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+from .errors import ArchiveError
+from .extract import text_sha256
 from .store import WARC_DIR, Archive
-from .warcrecord import RecordError, RecordFacts, parse_record, read_member
+from .warcrecord import RecordError, RecordFacts, Wanted, read_record
 
 PAGE_ROWS = 1000  # capture rows fetched from the index at a time
 OK_DETAIL = "payload sha256 and WARC digests hold"
+NO_RECORD = "no archived record for this capture"
 
 _COLUMNS = (
     "id, source_id, warc_filename, warc_offset, warc_length, warc_record_id, "
@@ -82,17 +96,19 @@ def _short(digest: str | None) -> str:
     return (digest or "none")[:12] + "…"
 
 
-def judge(row: CaptureRow, f: RecordFacts, framing: str | None = None) -> list[str]:
+def _wanted(row: CaptureRow) -> Wanted:
+    return Wanted("revisit" if row.revisit_of is not None else "response", row.warc_record_id)
+
+
+def judge(row: CaptureRow, f: RecordFacts) -> list[str]:
     """What is wrong with a record read back for ``row`` (empty: fixity holds)."""
     if f.rec_type is None:
         return [f"record at offset {f.offset}: {f.problem or 'not a WARC record'}"]
-    want = "revisit" if row.revisit_of is not None else "response"
-    if f.rec_type != want:
-        return [f"record at offset {f.offset} is a {f.rec_type} record, not a {want} record"]
-    if f.record_id != row.warc_record_id:
-        return [f"record at offset {f.offset} is {f.record_id}, not {row.warc_record_id}"]
-    if framing:
-        return [framing]
+    want = _wanted(row).rec_type
+    if f.wrong_record:
+        return [f.wrong_record]
+    if f.framing:
+        return [f.framing]
     problems = [f.problem] if f.problem else []
     if f.block_ok is False:
         problems.append("WARC-Block-Digest mismatch")
@@ -143,6 +159,19 @@ def scan_file(
         fh.close()
 
 
+def _index_problems(row: CaptureRow) -> list[str]:
+    """Facts the index must hold for a record to be checked at all."""
+    problems = []
+    whole = not row.truncated and row.error_kind != "decode"  # else capture stored no hash
+    if row.payload_sha256 is None and whole:
+        problems.append("no payload_sha256 recorded for this capture")
+    if row.warc_payload_digest is None:
+        problems.append("no WARC-Payload-Digest recorded for this capture")
+    if row.warc_record_id is None:
+        problems.append("no WARC-Record-ID recorded for this capture")
+    return problems
+
+
 def _check_row(
     fh: BinaryIO, row: CaptureRow, name: str, size: int
 ) -> tuple[RecordFacts | None, list[str]]:
@@ -154,15 +183,35 @@ def _check_row(
             f"truncated record: {name} ends at byte {size}, the record at offset "
             f"{offset} needs {length} bytes"
         ]
-    if fh.tell() != offset:
-        fh.seek(offset)  # forward past records no capture points at
-    try:
-        chunks, framing = read_member(fh, offset, length)
+    try:  # a seek forward passes records no capture points at
+        facts = read_record(fh, offset, length, _wanted(row), payload_length=row.payload_length,
+                            truncated=bool(row.truncated))  # fmt: skip
     except RecordError as exc:
         return None, [str(exc)]
-    facts = parse_record(chunks, offset=offset, payload_length=row.payload_length,
-                         truncated=bool(row.truncated))  # fmt: skip
-    return facts, judge(row, facts, framing)
+    return facts, judge(row, facts)
+
+
+def text_problems(text: str | None, recorded: str | None) -> list[str]:
+    """What is wrong with a capture's extracted text against its ``text_sha256``."""
+    if text:
+        if recorded is None:
+            return ["extracted text has no recorded text_sha256"]
+        actual = text_sha256(text)
+        if actual != recorded:
+            return [
+                f"extracted text edited: text_sha256 recorded {_short(recorded)}, "
+                f"the text hashes to {_short(actual)}"
+            ]
+    elif recorded is not None:
+        return [f"extracted text missing: text_sha256 recorded {_short(recorded)}, no text"]
+    return []
+
+
+def _text_of(archive: Archive, capture_id: int) -> list[str]:
+    text, recorded = archive.db.execute(
+        "SELECT text, text_sha256 FROM captures WHERE id = ?", [capture_id]
+    ).fetchone()
+    return text_problems(text, recorded)
 
 
 def rows_in(archive: Archive, name: str) -> Iterator[CaptureRow]:
@@ -223,15 +272,21 @@ class _Revisits:
         return [f"original capture {orig.id} failed fixity"] if orig.id in self.failed else []
 
 
+_UNRECORDED = (  # captures that are evidence, or carry text, yet name no WARC file
+    "warc_filename IS NULL AND (error IS NULL OR text IS NOT NULL OR text_sha256 IS NOT NULL)"
+)
+
+
 def check_fixity(
     archive: Archive, *, progress: Callable[[int, int], None] | None = None
 ) -> Iterator[FixityResult]:
-    """Yield one FixityResult per capture that has a WARC record, file by file.
+    """Yield one FixityResult per capture that has, or should have, a WARC record.
 
-    ``progress(done, total)`` is called after each capture.
+    File by file, then the captures that should have a record and name none (each a
+    failure). ``progress(done, total)`` is called after each capture.
     """
     total = archive.db.execute(
-        "SELECT count(*) FROM captures WHERE warc_filename IS NOT NULL"
+        f"SELECT count(*) FROM captures WHERE warc_filename IS NOT NULL OR ({_UNRECORDED})"
     ).fetchone()[0]
     names = sorted(
         r[0]
@@ -240,27 +295,47 @@ def check_fixity(
         )
     )
     revisits = _Revisits(archive)
-    yield from _scan_all(archive, names, revisits, total, progress)
+    done = 0
+    for result in _scan_all(archive, names, revisits):
+        done += 1
+        if progress:
+            progress(done, total)
+        if result is not None:
+            yield result
     for row, orig in revisits.waiting:
         yield _result(row, revisits.verdict_of(orig), revisits)
+    unrecorded = archive.db.execute(
+        f"SELECT {_COLUMNS} FROM captures WHERE {_UNRECORDED} ORDER BY id"
+    ).fetchall()
+    for found in unrecorded:
+        done += 1
+        if progress:
+            progress(done, total)
+        yield _result(CaptureRow(*found), [NO_RECORD], revisits)
 
 
 def _scan_all(
-    archive: Archive,
-    names: list[str],
-    revisits: _Revisits,
-    total: int,
-    progress: Callable[[int, int], None] | None,
-) -> Iterator[FixityResult]:
-    done = 0
+    archive: Archive, names: list[str], revisits: _Revisits
+) -> Iterator[FixityResult | None]:
+    """A result per capture with a WARC file name (None: a revisit waiting for its original)."""
     for name in names:
-        for row, facts, problems in scan_file(archive.warc_path(name), rows_in(archive, name)):
-            done += 1
-            if progress:
-                progress(done, total)
+        for row, facts, found in _scan_named(archive, name):
+            problems = [*_index_problems(row), *found, *_text_of(archive, row.id)]
             verdict = problems if row.revisit_of is None else revisits.check(row, facts, problems)
-            if verdict is not None:
-                yield _result(row, verdict, revisits)
+            yield None if verdict is None else _result(row, verdict, revisits)
+
+
+def _scan_named(
+    archive: Archive, name: str
+) -> Iterator[tuple[CaptureRow, RecordFacts | None, list[str]]]:
+    """scan_file on the file ``name``; a name that would leave warc/ fails its captures."""
+    try:
+        path = archive.warc_path(name)
+    except ArchiveError as exc:
+        for row in rows_in(archive, name):
+            yield row, None, [str(exc)]
+        return
+    yield from scan_file(path, rows_in(archive, name))
 
 
 def _result(row: CaptureRow, problems: list[str], revisits: _Revisits) -> FixityResult:

@@ -15,6 +15,11 @@ unreachable     DNS failure, refused connection, timeout, TLS failure, 5xx, ...
 
 The classification is a pure function of two capture rows (:func:`classify`), so it is
 tested without a network; :func:`refetch` is the part that talks to the web.
+
+Each quote is then re-anchored on the live text (``live-quote`` checks): found,
+approximate, not-found (the live page was read and the quote is not in it) or
+``unchecked`` when there is no live text to read (gone, blocked, unreachable: the
+``live`` check already says so, and a quote on a page nobody could read is not "gone").
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ DIFF_CHARS = 240  # length of the diff summary
 EXCERPT_CHARS = 70  # of each side of the first change in it
 
 LIVE_OUTCOMES = ("unchanged", "changed", "moved", "gone", "blocked", "unreachable")
+LIVE_QUOTE_OUTCOMES = ("found", "approximate", "not-found", "unchecked")
 
 
 @dataclass
@@ -232,14 +238,17 @@ def live_checks(
 def _live_quotes(
     archive: Archive, s: Source, new: dict[str, Any] | None, result: LiveResult
 ) -> Iterator[dict[str, Any]]:
-    """Each quote re-anchored on the live text; not-found = no longer on the live page."""
+    """Each quote re-anchored on the live text; not-found = no longer on the live page.
+
+    ``unchecked`` when the live page was not read (no capture, an error, an error page).
+    """
     readable = new is not None and new.get("error") is None and not new.get("suspect")
     live_text = normalize((new or {}).get("text") or "") if readable else None
     cid = result.new_capture_id
     for q in quote_rows(archive, s.id):
         if live_text is None:
             why = result.detail.get("error") or result.detail.get("suspect") or "not fetched"
-            outcome = "not-found"
+            outcome = "unchecked"
             reason = f"live page {result.outcome}: {why}"
             detail = {"reason": reason, "capture_id": cid, "quote": q["text"]}
         else:

@@ -7,8 +7,12 @@ comparing, so that the typography of a page does not hide a passage that is ther
 - Unicode NFKC (full-width Latin and digits, half-width katakana, ligatures, NBSP);
 - typographic quotes “”«»„‟ → ", ‘’‚‛ → ', dashes ‐‑‒–—―− → -;
 - soft hyphens and zero-width characters removed;
-- whitespace runs folded to one space, and dropped between two CJK characters (a line
-  break inside Japanese text is an extraction artifact, not a word boundary).
+- Russian ё/Ё read as е/Е, and combining acute stress marks (U+0301) removed: textbooks,
+  dictionaries and some news sites print them, quotes typed by hand rarely do;
+- whitespace runs folded to one space, and dropped next to a CJK character (kana, kanji,
+  full-width forms, CJK punctuation): Japanese is written without spaces, so a line break
+  or a space around a Latin word or a number ("NATO 諸国", "ロシアは 4 州") is layout,
+  not a word boundary.
 
 Every normalized character remembers the span of the original text it came from, so
 the passage found is reported as the page prints it.
@@ -45,8 +49,9 @@ CONTEXT_MAX_GAP_FACTOR = 3  # text between prefix and suffix: at most this times
 _WHITESPACE = re.compile(r"\s+")
 _QUOTES = dict.fromkeys("“”«»„‟〝〞＂", '"') | dict.fromkeys("‘’‚‛′＇", "'")
 _DASHES = dict.fromkeys("‐‑‒–—―−﹘﹣－", "-")
-_DROP = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff")
-_TRANSLATE = str.maketrans(_QUOTES | _DASHES | dict.fromkeys(_DROP, ""))
+_DROP = frozenset("\u00ad\u200b\u200c\u200d\u2060\ufeff\u0301")  # U+0301: stress mark
+_LETTERS = {"ё": "е", "Ё": "Е"}
+_TRANSLATE = str.maketrans(_QUOTES | _DASHES | _LETTERS | dict.fromkeys(_DROP, ""))
 _CJK_RANGES = (
     (0x2E80, 0x2FDF),  # radicals
     (0x3000, 0x303F),  # CJK symbols and punctuation
@@ -147,13 +152,14 @@ def _map_seg(seg: str) -> str:
 
 
 def _drop_cjk_spaces(norm: Normalized) -> Normalized:
+    """Drop each folded space with a CJK character on either side (offsets kept)."""
     t = norm.text
     if " " not in t:
         return norm
     keep = [
         k
         for k, c in enumerate(t)
-        if not (c == " " and 0 < k < len(t) - 1 and is_cjk(t[k - 1]) and is_cjk(t[k + 1]))
+        if not (c == " " and 0 < k < len(t) - 1 and (is_cjk(t[k - 1]) or is_cjk(t[k + 1])))
     ]
     if len(keep) == len(t):
         return norm

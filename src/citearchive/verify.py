@@ -4,7 +4,8 @@ Offline (the default, no network):
 
 - **fixity** of every capture's WARC record (:mod:`citearchive.fixity`);
 - **traceability** of every claim: footnote defined, citing a source with a URL that has
-  a successful, non-suspect capture with text whose record passes fixity;
+  a successful, non-suspect capture with text whose record (and text) passed fixity --
+  a capture fixity did not check is not evidence;
 - **quotes** anchored in each source's newest good capture of each URL captured for it
   (cited URL, alternates, embeds; :mod:`citearchive.quotes`),
   the context of the first anchoring stored so later captures are re-anchored by it;
@@ -15,11 +16,15 @@ Offline (the default, no network):
   (memento 2025-08-19)").
 
 With ``live=True`` every source is captured again and compared with its last good
-capture (:mod:`citearchive.live`), and every quote is re-anchored on the live text.
+capture (:mod:`citearchive.live`), and every quote is re-anchored on the live text
+(``unchecked``, not a failure, when the live page could not be read: the ``live`` check
+already fails for that source and gives the claim its verdict).
 
 Every result is a row of the ``checks`` table (kind, subject, outcome, detail) under a
 ``verify`` run, so history is queryable; :class:`VerifyReport` is what a person reads:
-one row per claim, then totals. ``report.ok`` is True only when every check held.
+one row per claim, then totals. ``report.ok`` is True only when every check held;
+``report.summary`` is the one line that says so (and names quotes that matched only
+approximately, which pass but deserve a look).
 """
 
 from __future__ import annotations
@@ -118,10 +123,38 @@ class VerifyReport:
     def failures(self) -> list[Check]:
         return [c for c in self.checks if c.failed]
 
+    @property
+    def summary(self) -> str:
+        """One line for people: held or not, and what deserves a look even when it held.
+
+        "all checks held (1 quote matched only approximately: review it)".
+        """
+        notes = []
+        bad = sum(not c.ok for c in self.claims)
+        if bad:
+            notes.append(f"{bad} of {len(self.claims)} claims not ok")
+        elif not self.ok:
+            n = len(self.failures)
+            notes.append(f"{n} failed {'checks' if n != 1 else 'check'}")
+        for kind, what in (("quote", "quote"), ("live-quote", "quote on the live page")):
+            n = self.totals.get(kind, {}).get("approximate", 0)
+            if n:
+                plural = what.replace("quote", "quotes", 1) if n > 1 else what
+                notes.append(
+                    f"{n} {plural} matched only approximately: review {'them' if n > 1 else 'it'}"
+                )
+        unchecked = self.totals.get("live-quote", {}).get("unchecked", 0)
+        if unchecked:
+            notes.append(f"{unchecked} live {'quotes' if unchecked > 1 else 'quote'} unchecked: "
+                         "live page not read")  # fmt: skip
+        head = "all checks held" if self.ok else "some checks failed"
+        return f"{head} ({'; '.join(notes)})" if notes else head
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id, "archive": self.archive, "live": self.live, "ok": self.ok,
-            "totals": self.totals, "claims": [c.to_dict() for c in self.claims],
+            "summary": self.summary, "totals": self.totals,
+            "claims": [c.to_dict() for c in self.claims],
             "checks": [c.to_dict() for c in self.checks],
         }  # fmt: skip
 
@@ -164,9 +197,9 @@ def _short(text: str, width: int = SHORT_CLAIM) -> str:
 class _Evidence:
     """The captures of each source (text left in the database until needed)."""
 
-    def __init__(self, archive: Archive, manifest: Manifest, failed_fixity: set[int]) -> None:
+    def __init__(self, archive: Archive, manifest: Manifest, passed_fixity: set[int]) -> None:
         self.archive = archive
-        self.failed = failed_fixity
+        self.passed = passed_fixity
         self.rows: dict[str, list[dict[str, Any]]] = {s.id: [] for s in manifest.sources}
         for row in archive.db.query(
             f"SELECT {_CAPTURE_COLUMNS} FROM captures ORDER BY fetched_at, id"
@@ -175,11 +208,10 @@ class _Evidence:
                 self.rows[row["source_id"]].append(row)
 
     def sound(self, sid: str) -> list[dict[str, Any]]:
-        """Good captures (no error, not suspect, with text) whose record passes fixity."""
+        """Good captures (no error, not suspect, with text) whose fixity check passed."""
         return [
             r for r in self.rows[sid]
-            if r["error"] is None and not r["suspect"] and r["has_text"]
-            and r["id"] not in self.failed
+            if r["error"] is None and not r["suspect"] and r["has_text"] and r["id"] in self.passed
         ]  # fmt: skip
 
     def gap(self, s: Source) -> str | None:
@@ -300,12 +332,13 @@ _VERDICTS = (  # (kind, outcome) -> claim verdict, strongest first
     ("traceability", "failed", "untraceable"),
     ("quote", "no-capture", "quote unchecked"),
     ("quote", "not-found", "quote not found"),
-    ("live-quote", "not-found", "quote gone from live page"),
+    ("live-quote", "not-found", "quote gone from live page"),  # read, and not in it
     ("live", "gone", "live: gone"),
     ("live", "blocked", "live: blocked"),
     ("live", "unreachable", "live: unreachable"),
     ("live", "moved", "live: moved"),
     ("live", "changed", "live: changed"),
+    ("live-quote", "unchecked", "live quote unchecked"),  # the live page was not read
     ("quote", "approximate", "quote approximate"),
     ("live-quote", "approximate", "live quote approximate"),
 )
@@ -414,14 +447,14 @@ def _offline_checks(
     archive: Archive, manifest: Manifest, sink: _Sink, progress: Progress | None
 ) -> _Evidence:
     """Fixity, traceability, quotes and lint, stored as they come; the evidence for live."""
-    failed: set[int] = set()
+    passed: set[int] = set()
     fixity_progress = (lambda d, t: progress("fixity", d, t)) if progress else None
     for r in check_fixity(archive, progress=fixity_progress):
-        if not r.ok:
-            failed.add(r.capture_id)
+        if r.ok:
+            passed.add(r.capture_id)
         sink.add(Check("fixity", f"capture:{r.capture_id}", "ok" if r.ok else "failed",
                        r.detail, r.source_id, capture_id=r.capture_id))  # fmt: skip
-    ev = _Evidence(archive, manifest, failed)
+    ev = _Evidence(archive, manifest, passed)
     _check_claims(manifest, ev, sink)
     _check_fallback(manifest, ev, sink)
     for i, s in enumerate(manifest.sources, start=1):

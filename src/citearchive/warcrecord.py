@@ -1,9 +1,12 @@
-"""Read one WARC record back from its gzip member: decompress, parse, hash.
+"""Read one WARC record back from its gzip member: decompress, parse, hash, decode.
 
-:func:`read_member` takes the member at a file's current position (exactly ``length``
-bytes, one gzip member, or it says why not); :func:`parse_record` parses the WARC and
-HTTP headers and hashes the block, the payload and the payload decoded as at capture time
-(``Content-Encoding`` undone with :class:`PayloadDecoder`, which follows
+:func:`read_record` is the one way a capture's record is read back, by fixity and by the
+Datasette plugin's archived view alike: the gzip member at the capture's
+``warc_offset``/``warc_length``, checked to be the capture's own record (its
+``WARC-Record-ID`` and type), its payload decoded as at capture time. It is built from
+:func:`read_member` (exactly ``length`` bytes, one gzip member, or it says why not) and
+:func:`parse_record` (parses the WARC and HTTP headers and hashes the block, the payload
+and the payload with ``Content-Encoding`` undone by :class:`PayloadDecoder`, which follows
 ``httpmeta.ContentDecoder`` rule for rule). Nothing is copied that need not be: the
 bytes flow through memoryviews into the hashes and the decoder.
 
@@ -17,7 +20,7 @@ import base64
 import hashlib
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 from .httpmeta import ContentDecoder, DecodeError
@@ -59,6 +62,12 @@ class RecordFacts:
     decoded_length: int = 0
     decode_error: str | None = None
     problem: str | None = None  # not a WARC record, short block, ...
+    wrong_record: str | None = None  # another record than the one asked for (type or id)
+    framing: str | None = None  # the gzip member is not exactly the recorded length
+    target_uri: str | None = None
+    http_status: str | None = None  # the HTTP status line without its protocol: "200 OK"
+    http_headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None  # the decoded payload, when asked for
 
 
 class PayloadDecoder:
@@ -66,8 +75,10 @@ class PayloadDecoder:
 
     The same rules -- gzip members concatenated and junk after the last one ignored;
     "deflate" zlib-wrapped, or else raw -- applied so that where the input is cut into
-    chunks never matters (the file is not cut where the network was). Brotli is left to
-    ContentDecoder itself.
+    chunks never matters (the file is not cut where the network was). ContentDecoder
+    itself is not used for gzip and deflate because its result depends on the cuts: fed
+    a few bytes at a time it raises on raw deflate (the zlib-header attempt only covers
+    the first chunk) and on junk after the last gzip member. Brotli is left to it.
     """
 
     def __init__(self, content_encoding: str | None) -> None:
@@ -153,13 +164,18 @@ class _Digest:
                 return False
 
 
+def _header_list(block: bytes) -> tuple[str, list[tuple[str, str]]]:
+    """The first line of a header block and its headers, in order (latin-1, lossless)."""
+    first, *lines = block.decode("latin-1").split("\r\n")
+    pairs = [line.partition(":") for line in lines]
+    return first, [(name.strip(), value.strip()) for name, sep, value in pairs if sep]
+
+
 def _headers(block: bytes) -> dict[str, str]:
     """Lower-cased headers of a header block (the first value of each)."""
     headers: dict[str, str] = {}
-    for line in block.decode("latin-1").split("\r\n")[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers.setdefault(name.strip().lower(), value.strip())
+    for name, value in _header_list(block)[1]:
+        headers.setdefault(name.lower(), value)
     return headers
 
 
@@ -182,12 +198,35 @@ class _Head:
         return data[start:end], data, end + 4, stop
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """The record a capture row names: its type and ``WARC-Record-ID`` (None: any)."""
+
+    rec_type: str = "response"
+    record_id: str | None = None
+    keep_body: bool = False  # keep the decoded payload (the archived view serves it)
+
+    def mismatch(self, f: RecordFacts) -> str | None:
+        """Why the record read is not this one (None: it is, or it has no type at all)."""
+        if f.rec_type is None:
+            return None  # not a WARC record: ``problem`` says so
+        if f.rec_type != self.rec_type:
+            what = f"a {f.rec_type} record, not a {self.rec_type} record"
+            return f"record at offset {f.offset} is {what}"
+        if self.record_id is not None and f.record_id != self.record_id:
+            return f"record at offset {f.offset} is {f.record_id}, not {self.record_id}"
+        return None
+
+
 class _RecordParser:
     """Consumes one record's decompressed bytes, hashing them as they pass (no copies)."""
 
-    def __init__(self, offset: int, payload_length: int | None, truncated: bool) -> None:
-        self.expected, self.truncated = payload_length, truncated
+    def __init__(
+        self, offset: int, payload_length: int | None, truncated: bool, wanted: Wanted | None
+    ) -> None:
+        self.expected, self.truncated, self.wanted = payload_length, truncated, wanted
         self.facts = RecordFacts(offset=offset)
+        self.parts: list[bytes] | None = [] if wanted is not None and wanted.keep_body else None
         self.state = "warc-head"  # -> block -> trailer; or "bad"
         self.warc_head, self.http_head = _Head(), _Head()
         self.in_http_head = False  # reading the HTTP headers at the start of the block
@@ -200,6 +239,8 @@ class _RecordParser:
 
     def feed(self, data: bytes) -> None:
         pos = 0
+        if self.state == "other":
+            return None  # not the record asked for: nothing of it is decoded
         if self.state == "warc-head":
             head, data, pos, _ = self.warc_head.take(data, 0, len(data))
             if not b"WARC/".startswith(bytes((head or self.warc_head.pending)[:5])):
@@ -226,6 +267,10 @@ class _RecordParser:
         h, f = _headers(head), self.facts
         f.rec_type, f.record_id = h.get("warc-type"), h.get("warc-record-id")
         f.refers_to, f.payload_digest = h.get("warc-refers-to"), h.get("warc-payload-digest")
+        f.target_uri = h.get("warc-target-uri")
+        if self.wanted is not None and (wrong := self.wanted.mismatch(f)):
+            f.wrong_record, self.state = wrong, "other"
+            return None
         try:
             self.block_left = int(h.get("content-length", ""))
             if h.get("warc-block-digest"):
@@ -249,6 +294,8 @@ class _RecordParser:
                     self.in_http_head = False  # not HTTP after all: the block digest still counts
                 return
             self.in_http_head = False
+            status, self.facts.http_headers = _header_list(head)
+            self.facts.http_status = status.partition(" ")[2].strip() or None
             found = _CONTENT_ENCODING.search(head)
             self._start_payload(found.group(1).decode("latin-1").strip() if found else None)
         if self.decoder is not None and start < stop:
@@ -272,8 +319,13 @@ class _RecordParser:
         except DecodeError as exc:
             self.facts.decode_error = str(exc)
             return
+        self._take(decoded)
+
+    def _take(self, decoded: bytes | memoryview) -> None:
         self.sha.update(decoded)
         self.facts.decoded_length += len(decoded)
+        if self.parts is not None:
+            self.parts.append(bytes(decoded))
 
     def _room(self) -> int:
         """Decoded bytes still wanted: the recorded length (+1, to notice a longer body)."""
@@ -283,6 +335,8 @@ class _RecordParser:
 
     def finish(self) -> RecordFacts:
         f = self.facts
+        if self.state == "other":
+            return f
         if self.state == "warc-head":
             f.problem = "not a WARC record"
         elif self.state == "block":
@@ -295,11 +349,12 @@ class _RecordParser:
             except DecodeError as exc:
                 f.decode_error = str(exc)
             else:
-                self.sha.update(tail)
-                f.decoded_length += len(tail)
+                self._take(tail)
         f.block_ok = self.block.holds() if self.block is not None else None
         f.payload_ok = self.payload.holds() if self.payload is not None else None
         f.sha256 = self.sha.hexdigest() if self.decoder is not None else None
+        if self.parts is not None and self.decoder is not None and f.decode_error is None:
+            f.body = b"".join(self.parts)
         if self.trailer != b"\r\n\r\n":
             f.problem = "record not followed by its CRLF CRLF end"
         return f
@@ -348,14 +403,50 @@ def read_member(fh: BinaryIO, offset: int, length: int) -> tuple[list[bytes], st
 
 
 def parse_record(
-    chunks: list[bytes], *, offset: int, payload_length: int | None, truncated: bool = False
+    chunks: list[bytes],
+    *,
+    offset: int,
+    payload_length: int | None,
+    truncated: bool = False,
+    wanted: Wanted | None = None,
 ) -> RecordFacts:
     """Parse and hash one record's decompressed bytes.
 
     ``payload_length`` is the decoded body length recorded at capture (None: unknown);
     a ``truncated`` capture's body is hashed up to that length, as it was at capture.
+    With ``wanted``, a record of another type or id is only named (``wrong_record``),
+    never decoded.
     """
-    parser = _RecordParser(offset, payload_length, truncated)
+    parser = _RecordParser(offset, payload_length, truncated, wanted)
     for chunk in chunks:
         parser.feed(chunk)
     return parser.finish()
+
+
+def read_record(
+    fh: BinaryIO,
+    offset: int,
+    length: int,
+    wanted: Wanted,
+    *,
+    payload_length: int | None = None,
+    truncated: bool = False,
+) -> RecordFacts:
+    """The record a capture row points at, read from the open WARC file ``fh``.
+
+    Reads the one gzip member of ``length`` bytes at ``offset``, checks it is the record
+    ``wanted`` (type and ``WARC-Record-ID``: ``wrong_record`` says why not, and nothing
+    of another record is decoded) and decodes its payload as at capture time (``sha256``,
+    ``decoded_length``, ``decode_error``; ``body`` too when ``wanted.keep_body``).
+    ``framing`` says when the member is not exactly ``length`` bytes; ``problem`` when
+    the bytes are not a whole WARC record. Raises RecordError when no gzip member can be
+    read there (not gzip data, corrupt, the file ends inside it).
+    """
+    if fh.tell() != offset:
+        fh.seek(offset)
+    chunks, framing = read_member(fh, offset, length)
+    facts = parse_record(
+        chunks, offset=offset, payload_length=payload_length, truncated=truncated, wanted=wanted
+    )
+    facts.framing = framing
+    return facts

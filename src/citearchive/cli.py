@@ -51,6 +51,10 @@ ArchiveOpt = Annotated[
     Path, typer.Option("--archive", "-a", help="The archive folder.", show_default=True)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="Show a progress bar (default: on a terminal)."),
+]
 
 
 def handles_errors(fn: F) -> F:
@@ -194,9 +198,7 @@ def fetch(
             "and alternates fail.",
         ),
     ] = False,
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Show a progress bar.")
-    ] = None,
+    progress: ProgressOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Capture every resolved source (or the ones named) into the archive.
@@ -297,9 +299,7 @@ def verify(
             "unchanged, changed, moved, gone, blocked, unreachable; re-anchor every quote.",
         ),
     ] = False,
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Show a progress bar.")
-    ] = None,
+    progress: ProgressOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove, claim by claim, that the evidence holds (offline unless --live).

@@ -26,6 +26,7 @@ import pytest
 from datasette.app import Datasette
 from warcio.statusandheaders import StatusAndHeaders
 
+from citearchive.archived_view import ARCHIVED_CSP
 from citearchive.browse import (
     DATASETTE_SETTINGS,
     QUERY_ATTENTION,
@@ -37,7 +38,7 @@ from citearchive.browse import (
     make_datasette,
     serve,
 )
-from citearchive.datasette_plugin import ARCHIVED_CSP, register, unregister
+from citearchive.datasette_plugin import register, unregister
 from citearchive.errors import ArchiveError, UsageError
 from citearchive.manifest import parse_manifest
 from citearchive.store import DB_NAME, Archive, quote_id

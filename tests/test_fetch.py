@@ -14,6 +14,7 @@ import itertools
 import socket
 import time
 import tracemalloc
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -23,6 +24,7 @@ from citearchive.config import Settings
 from citearchive.fetch import ACCEPT, FetchResult, fetch, make_client
 from citearchive.politeness import HostLimiter, parse_retry_after
 from localserver import (
+    Handler,
     LocalServer,
     Request,
     close_early,
@@ -143,6 +145,42 @@ def test_unknown_content_encoding_is_a_decode_error(local_server: LocalServer) -
 
     assert result.error_kind == "decode"
     assert result.error == "unsupported Content-Encoding: zstd"
+
+
+def _in_pieces(pieces: list[bytes], encoding: str) -> Handler:
+    """A chunked response sent piece by piece, with a pause after each (one read each)."""
+
+    def handler(request: Request) -> None:
+        headers = [("Content-Type", "text/html"), ("Content-Encoding", encoding)]
+        request.start(200, headers, chunked=True)
+        for piece in pieces:
+            request.write(piece)
+            request.sleep(0.05)
+        request.end()
+
+    return handler
+
+
+@pytest.mark.parametrize("case", ["raw-deflate", "gzip-then-junk"])
+def test_decoding_does_not_depend_on_how_the_network_cut_the_body(
+    local_server: LocalServer, case: str
+) -> None:
+    """Raw deflate whose first read is one byte; junk after a gzip member, cut after one byte."""
+    page = b"<html><body>" + "Текст статьи. ".encode() * 50 + b"</body></html>"
+    if case == "raw-deflate":
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        wire, encoding = comp.compress(page) + comp.flush(), "deflate"
+        pieces = [wire[:1], wire[1:]]
+    else:
+        wire, encoding = gzip.compress(page) + b"<!-- junk -->", "gzip"
+        pieces = [wire[:-13], wire[-13:-12], wire[-12:]]
+    local_server.route("/cut", _in_pieces(pieces, encoding))
+
+    result = run(local_server.url("/cut"))
+
+    assert result.error is None, result.error
+    assert result.body == page
+    assert result.exchanges[0].raw_body == wire
 
 
 def test_not_found_keeps_exchange_and_body(local_server: LocalServer) -> None:

@@ -23,11 +23,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
-from citearchive import fixity, warcrecord
+from citearchive import fixity, httpmeta, warcrecord
 from citearchive.capture import fetch_sources
 from citearchive.config import resolve_settings
 from citearchive.fixity import FixityResult, check_fixity
-from citearchive.httpmeta import ContentDecoder, DecodeError
 from citearchive.manifest import parse_manifest
 from citearchive.store import Archive
 from localserver import LocalServer, redirect, respond, sequence
@@ -381,9 +380,8 @@ def test_many_records_are_read_in_one_pass_per_file(
 def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test with ISA-L (when installed) and with plain zlib."""
     if request.param == "zlib":
-        monkeypatch.setattr(warcrecord, "_inflate_lib", zlib)
-        monkeypatch.setattr(warcrecord, "INFLATE_ERRORS", (zlib.error,))
-    elif warcrecord._inflate_lib is zlib:
+        monkeypatch.setattr(httpmeta, "_inflate_lib", zlib)
+    elif httpmeta._inflate_lib is zlib:
         pytest.skip("isal is not installed")
     return str(request.param)
 
@@ -404,45 +402,6 @@ def test_both_inflaters_and_tiny_chunks_agree(
     revisit = one(archive, "fn2", revisit=True)  # now differs from its original's hash
     assert set(bad) == {target["id"], revisit["id"]}
     assert bad[target["id"]].detail.startswith("payload sha256 mismatch: recorded ffffffffffff…")
-
-
-def _gzip(data: bytes) -> bytes:
-    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
-    return comp.compress(data) + comp.flush()
-
-
-@pytest.mark.parametrize(
-    ("encoding", "raw"),
-    [
-        (None, b"plain body"),
-        ("gzip", _gzip(b"one member")),
-        ("gzip", _gzip(b"first member, ") + _gzip(b"second member")),
-        ("gzip", _gzip(b"a member") + b"trailing junk"),
-        ("deflate", zlib.compress(b"zlib-wrapped deflate")),
-        ("deflate", zlib.compress(b"raw deflate")[2:-4]),
-        ("x-gzip", _gzip(b"old name")),
-        ("identity", b"said identity"),
-    ],
-)
-def test_payload_decoder_decodes_as_capture_did(
-    encoding: str | None, raw: bytes, inflater: str
-) -> None:
-    """PayloadDecoder gives what httpmeta.ContentDecoder gave at capture, however cut."""
-    theirs = ContentDecoder(encoding)  # at capture: the body arrived in one network chunk
-    want = theirs.decode(raw, 1 << 20) + theirs.flush(1 << 20)
-    for step in (1, 2, 3, 5, len(raw)):
-        ours = warcrecord.PayloadDecoder(encoding)
-        got = b"".join(
-            bytes(ours.decode(raw[i : i + step], 1 << 20)) for i in range(0, len(raw), step)
-        )
-        assert got + ours.flush(1 << 20) == want, step
-
-
-def test_payload_decoder_refuses_what_capture_refused() -> None:
-    with pytest.raises(DecodeError):
-        warcrecord.PayloadDecoder("compress")
-    with pytest.raises(DecodeError):
-        warcrecord.PayloadDecoder("gzip").decode(b"\x1f\x8b\x08\x00not gzip at all", 100)
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,9 @@ or by :func:`register` (what ``citearchive serve`` and the tests do). It adds:
   ``citearchive_snippet(text, q)``.
 - ``/-/citearchive/capture/<id>`` (and ``.json``): one capture: its source, provenance
   (status, redirects, headers, IP, certificate), hashes, verdicts and extracted text.
-- ``/-/citearchive/archived/<id>``: the archived payload as captured, read from its WARC
-  record (for a revisit, the original's payload) by the reader fixity uses
-  (:func:`citearchive.warcrecord.read_record`: the record must be the capture's own, by
-  ``WARC-Record-ID``; Content-Encoding undone as at capture), served with the archived
-  Content-Type under a Content-Security-Policy that runs no script and loads nothing
-  (archived pages are hostile input: scripts, forms, trackers, live-web links).
+- ``/-/citearchive/archived/<id>``: the archived payload as captured, served inert by
+  :mod:`citearchive.archived_view` (read from the WARC record as fixity reads it, under
+  a Content-Security-Policy that runs no script and loads nothing).
 - links from ``capture_id`` cells to the capture page, menu links, and security headers on
   every response.
 
@@ -22,12 +19,8 @@ Everything a page shows from the archive is escaped by Jinja's autoescape.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import mimetypes
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -35,14 +28,11 @@ from urllib.parse import urlsplit
 import markupsafe
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Request, Response
-from datasette.views.base import DatasetteError
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
+from .archived_view import archived_response
 from .browse import canned_queries_for_archive
-from .errors import ArchiveError
 from .search import register_functions, snippet
-from .store import WARC_DIR, safe_warc_name
-from .warcrecord import RecordError, Wanted, read_record
 
 if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
     from datasette.app import Datasette
@@ -51,19 +41,6 @@ if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would 
 PREFIX = "/-/citearchive"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
-# Archived pages: no script, no network, no form, no plugin, no framing; a unique origin.
-ARCHIVED_CSP = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
-    "media-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'; sandbox"
-)
-ARCHIVED_HEADERS = {
-    "content-security-policy": ARCHIVED_CSP,
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
-    "cross-origin-resource-policy": "same-origin",
-    "cache-control": "private, no-transform",
-}
 # The plugin's own pages show archived text escaped; this is defence in depth.
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
@@ -84,7 +61,6 @@ WRAPPED_COLUMNS = {
     "text_sha256": _HASH_STYLE,
     "claim": "display: inline-block; min-width: 18em",
 }
-MAX_REVISIT_HOPS = 5
 
 _archive_dbs: weakref.WeakKeyDictionary[Datasette, list[str]] = weakref.WeakKeyDictionary()
 
@@ -386,141 +362,12 @@ async def capture_page(datasette: Datasette, request: Request) -> Response:
 # --- the archived page ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ArchivedPayload:
-    """The HTTP response a WARC record holds, its body decoded as the browser would see it."""
-
-    record_type: str
-    target_uri: str | None
-    status_line: str | None
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-
-class ArchivedRecordError(Exception):
-    """The WARC record a capture points at cannot be read."""
-
-
-def read_payload(
-    path: Path,
-    offset: int,
-    length: int,
-    record_id: str | None,
-    *,
-    payload_length: int | None = None,
-    truncated: bool = False,
-) -> ArchivedPayload:
-    """The response record a capture row points at, its body decoded as at capture.
-
-    Read with :func:`citearchive.warcrecord.read_record`, as fixity reads it: refused
-    (ArchivedRecordError) when it is not the row's own record (``record_id``), is
-    damaged, or its Content-Encoding cannot be undone. The body is the bytes whose
-    sha256 is ``captures.payload_sha256``.
-    """
-    name = f"{WARC_DIR}/{path.name}"
-    if not path.is_file():
-        raise ArchivedRecordError(f"WARC file missing: {name}")
-    if record_id is None:
-        raise ArchivedRecordError("no WARC-Record-ID recorded for this capture")
-    try:
-        with open(path, "rb") as fh:
-            facts = read_record(fh, offset, length, Wanted("response", record_id, keep_body=True),
-                                payload_length=payload_length, truncated=truncated)  # fmt: skip
-    except (RecordError, OSError) as exc:
-        raise ArchivedRecordError(f"{exc} in {name}") from None
-    if facts.wrong_record:
-        raise ArchivedRecordError(f"{facts.wrong_record} in {name}: not this capture's record")
-    if facts.rec_type is None or facts.problem:
-        why = facts.problem or "not a WARC record"
-        raise ArchivedRecordError(f"record at offset {offset} of {name} is unreadable: {why}")
-    if facts.decode_error is not None or facts.body is None:
-        why = facts.decode_error or "no HTTP payload"
-        raise ArchivedRecordError(f"record at offset {offset} of {name}: {why}")
-    return ArchivedPayload(
-        record_type=facts.rec_type,
-        target_uri=facts.target_uri,
-        status_line=facts.http_status,
-        headers=facts.http_headers,
-        body=facts.body,
-    )
-
-
-def warc_file(db: Database, filename: str) -> Path:
-    """The WARC file named in a capture row, confined to the archive's warc/ folder."""
-    try:
-        return Path(db.path).parent / WARC_DIR / safe_warc_name(filename)
-    except ArchiveError as exc:
-        raise ArchivedRecordError(str(exc)) from None
-
-
-def archived_content_type(payload: ArchivedPayload, charset: str | None) -> str:
-    """The archived Content-Type (plus the detected charset for text without one)."""
-    value = (payload.header("Content-Type") or "").strip()
-    if not value or any(ord(c) < 32 or ord(c) > 126 for c in value):
-        return "application/octet-stream"
-    mime = value.split(";")[0].strip().lower()
-    if charset and "charset=" not in value.lower() and mime in ("text/html", "text/plain"):
-        value = f"{value}; charset={charset}"
-    return value
-
-
-async def _payload_row(db: Database, capture_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The capture row, and the row whose WARC record holds its payload (revisits followed)."""
-    sql = (
-        "SELECT id, url, content_type, charset, payload_sha256, payload_length, truncated, "
-        "warc_filename, warc_offset, warc_length, warc_record_id, revisit_of, error "
-        "FROM captures WHERE id = ?"
-    )
-    rows = await _rows(db, sql, [capture_id])
-    if not rows:
-        raise NotFound(f"No capture {capture_id} in this archive")
-    capture = holder = rows[0]
-    for _ in range(MAX_REVISIT_HOPS):
-        if holder["revisit_of"] is None:
-            break
-        found = await _rows(db, sql, [holder["revisit_of"]])
-        if not found:
-            raise NotFound(
-                f"Capture {capture_id} revisits capture {holder['revisit_of']}, which is missing"
-            )
-        holder = found[0]
-    if not holder["warc_filename"] or holder["warc_offset"] is None or not holder["warc_length"]:
-        why = f" ({capture['error']})" if capture["error"] else ""
-        raise NotFound(f"Capture {capture_id} has no archived response{why}")
-    return capture, holder
-
-
 async def archived_page(datasette: Datasette, request: Request) -> Response:
     """``/-/citearchive/archived/<id>``: the payload as captured, made inert.
 
-    ``?download=1`` serves it as an attachment instead, to save the file as captured.
+    Served by :func:`citearchive.archived_view.archived_response`; ``?download=1`` serves
+    it as an attachment instead, to save the file as captured.
     """
     db = await _archive_db(datasette, request)
     capture_id = int(request.url_vars["capture_id"])
-    _, holder = await _payload_row(db, capture_id)
-    try:
-        path = warc_file(db, holder["warc_filename"])
-        payload = await asyncio.to_thread(
-            read_payload, path, holder["warc_offset"], holder["warc_length"],
-            holder["warc_record_id"], payload_length=holder["payload_length"],
-            truncated=bool(holder["truncated"]),
-        )  # fmt: skip
-    except ArchivedRecordError as exc:
-        raise DatasetteError(str(exc), title="Archived record unreadable", status=500) from None
-    content_type = archived_content_type(payload, holder["charset"])
-    digest = hashlib.sha256(payload.body).hexdigest()
-    ext = mimetypes.guess_extension(content_type.split(";")[0].strip()) or ".bin"
-    disposition = "attachment" if request.args.get("download") else "inline"
-    headers = {
-        **ARCHIVED_HEADERS,
-        "content-disposition": f'{disposition}; filename="capture-{capture_id}{ext}"',
-        "x-citearchive-payload-sha256": digest,
-        "x-citearchive-fixity": "ok" if digest == holder["payload_sha256"] else "mismatch",
-    }
-    return Response(payload.body, headers=headers, content_type=content_type)
+    return await archived_response(db, capture_id, download=bool(request.args.get("download")))

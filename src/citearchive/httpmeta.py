@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import httpx
 
@@ -28,11 +28,20 @@ try:  # brotli is optional: decoded only when the library can bound its output
 except ImportError:  # pragma: no cover - depends on the environment
     _brotli = None
 
+_inflate_lib: Any = zlib
+INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
+try:  # ISA-L inflates 3-4x faster than zlib, the same bytes; zlib when it is absent
+    _inflate_lib = importlib.import_module("isal.isal_zlib")
+    INFLATE_ERRORS += (_inflate_lib.error,)
+except ImportError:  # pragma: no cover - depends on the environment
+    pass
+
 BROTLI_OK = _brotli is not None and hasattr(_brotli.Decompressor(), "can_accept_more_data")
-_DECODE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
+_DECODE_ERRORS: tuple[type[Exception], ...] = INFLATE_ERRORS
 if _brotli is not None:  # pragma: no cover - depends on the environment
     _DECODE_ERRORS += (_brotli.error,)
 ACCEPT_ENCODING = "gzip, deflate, br" if BROTLI_OK else "gzip, deflate"
+GZIP_ID = b"\x1f\x8b"  # the two bytes every gzip member opens with (RFC 1952)
 
 
 # -- sizes and headers -------------------------------------------------------------------
@@ -182,6 +191,17 @@ class DecodeError(Exception):
     """The body's Content-Encoding cannot be undone (unknown, or corrupt data)."""
 
 
+def inflater(wbits: int) -> Any:
+    """A zlib-style decompressor (``wbits`` as zlib's): ISA-L's when installed, else zlib's."""
+    return _inflate_lib.decompressobj(wbits)
+
+
+def _zlib_header(two: bytes) -> bool:
+    """Whether two bytes open a zlib stream (RFC 1950: deflate, window <= 32 KiB, FCHECK)."""
+    cmf, flg = two[0], two[1]
+    return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf << 8 | flg) % 31 == 0
+
+
 class ContentDecoder:
     """Undo one Content-Encoding incrementally, never returning more than ``limit`` bytes.
 
@@ -189,6 +209,17 @@ class ContentDecoder:
     byte more than it has room for learns that the body is over its cap without the
     decompressor ever expanding past it (zlib's ``max_length``, brotli's
     ``max_output_length``). After a call that hit the limit the caller must stop.
+
+    Where the input is cut never changes the result (bytes, or the error), so a capture
+    fed network chunks and fixity fed file chunks decode a body alike. Every choice is
+    made on at most the next two bytes, held back when a cut falls between them:
+
+    - gzip: concatenated members are one body (RFC 1952). After a member ends, bytes that
+      do not open with the gzip magic number are trailing junk, ignored as browsers do;
+      a member that opens and then fails is corrupt.
+    - deflate: zlib-wrapped (RFC 1950) when the first two bytes are a zlib header, else
+      raw deflate, as some servers send; anything after the stream's end is ignored.
+    - br: only when the brotli library can bound its output.
     """
 
     def __init__(self, content_encoding: str | None) -> None:
@@ -197,60 +228,80 @@ class ContentDecoder:
         if len(codings) > 1:
             raise DecodeError(f"unsupported Content-Encoding: {content_encoding}")
         self.coding = codings[0] if codings else "identity"
-        self._zlib: Any = None
+        self._inflating = self.coding in ("gzip", "x-gzip", "deflate")
+        self._zlib: Any = None  # the current stream's decompressor (None: not started)
         self._brotli: Any = None
-        self._started = False
-        self._trailing = False  # junk after the last gzip member: ignored, as browsers do
+        self._ahead = b""  # the first byte of a stream, held until its second one comes
+        self._over = False  # the body has ended: what follows is ignored
         if self.coding in ("gzip", "x-gzip"):
-            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif self.coding == "deflate":
-            self._zlib = zlib.decompressobj(zlib.MAX_WBITS)
+            self._zlib = inflater(16 + zlib.MAX_WBITS)
         elif self.coding == "br" and BROTLI_OK:
             self._brotli = _brotli.Decompressor()
-        elif self.coding != "identity":
+        elif self.coding not in ("identity", "deflate"):
             raise DecodeError(f"unsupported Content-Encoding: {self.coding}")
 
-    def decode(self, data: bytes, limit: int) -> bytes:
-        """Decoded bytes for the next raw ``data``: at most ``limit`` (>= 1) of them."""
+    @overload
+    def decode(self, data: bytes, limit: int) -> bytes: ...
+    @overload
+    def decode(self, data: bytes | memoryview, limit: int) -> bytes | memoryview: ...
+    def decode(self, data: bytes | memoryview, limit: int) -> bytes | memoryview:
+        """Decoded bytes for the next raw ``data``: at most ``limit`` (>= 1) of them.
+
+        Identity hands back (a slice of) ``data`` itself: a memoryview stays one, uncopied.
+        """
+        if limit <= 0:
+            return b""
         try:
-            if self._zlib is not None:
-                return b"" if self._trailing else self._inflate(data, limit)
+            if self._inflating:
+                return self._inflate(data, limit)
             if self._brotli is not None:
-                return bytes(self._brotli.process(data, max_output_length=limit))
+                return bytes(self._brotli.process(bytes(data), max_output_length=limit))
         except _DECODE_ERRORS as exc:
             raise DecodeError(f"could not undo Content-Encoding {self.coding}: {exc}") from exc
         return data[:limit]
 
-    def _inflate(self, data: bytes, limit: int) -> bytes:
-        if not self._started and self.coding == "deflate":
-            self._started = True
-            try:  # "deflate" should be zlib-wrapped; some servers send raw deflate
-                return self._inflate_members(data, limit)
-            except zlib.error:
-                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-        self._started = True
-        return self._inflate_members(data, limit)
-
-    def _inflate_members(self, data: bytes, limit: int) -> bytes:
-        out: bytes = self._zlib.decompress(data, limit)
-        # Concatenated gzip members are one body (RFC 1952); go on after each one ends.
-        while self.coding != "deflate" and self._zlib.eof and self._zlib.unused_data:
-            if len(out) >= limit:
-                break
-            rest = self._zlib.unused_data
-            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                out += self._zlib.decompress(rest, limit - len(out))
-            except zlib.error:
-                self._trailing = True
-                break
+    def _inflate(self, data: bytes | memoryview, limit: int) -> bytes:
+        out = b""
+        while data and not self._over and len(out) < limit:
+            if self._zlib is None or self._zlib.eof:
+                data = self._next_stream(data)
+                continue
+            out += self._zlib.decompress(data, limit - len(out))
+            data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
         return out
 
+    def _next_stream(self, data: bytes | memoryview) -> bytes | memoryview:
+        """Start the stream ``data`` opens (and return it), or learn that the body is over.
+
+        Returns b"" while only one byte of the stream is known: it is held for the next call.
+        """
+        if self._zlib is not None and self.coding == "deflate":
+            self._over = True  # data after the end of a deflate stream is ignored
+            return b""
+        if self._ahead or len(data) < 2:  # a cut inside the first two bytes: rare
+            data, self._ahead = self._ahead + bytes(data), b""
+            if len(data) < 2:
+                self._ahead = bytes(data)
+                return b""
+        head = bytes(data[:2])
+        if self.coding == "deflate":
+            self._zlib = inflater(zlib.MAX_WBITS if _zlib_header(head) else -zlib.MAX_WBITS)
+        elif head == GZIP_ID:
+            self._zlib = inflater(16 + zlib.MAX_WBITS)
+        else:
+            self._over = True  # junk after the last gzip member
+            return b""
+        return data
+
     def flush(self, limit: int) -> bytes:
-        """Whatever output the decoder still holds at the end of the body (at most ``limit``)."""
-        if self._zlib is not None:
-            try:
-                return bytes(self._zlib.flush()[:limit])
-            except zlib.error as exc:
-                raise DecodeError(f"could not undo Content-Encoding {self.coding}: {exc}") from exc
-        return b""
+        """Whatever output the decoder still holds at the end of the body (at most ``limit``).
+
+        A lone byte held back (a body cut short after one byte of a stream) decodes to
+        nothing, as any stream cut short that early would.
+        """
+        if self._zlib is None or self._over or limit <= 0:
+            return b""
+        try:
+            return bytes(self._zlib.flush()[:limit])
+        except _DECODE_ERRORS as exc:
+            raise DecodeError(f"could not undo Content-Encoding {self.coding}: {exc}") from exc

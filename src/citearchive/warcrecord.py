@@ -6,12 +6,13 @@ Datasette plugin's archived view alike: the gzip member at the capture's
 ``WARC-Record-ID`` and type), its payload decoded as at capture time. It is built from
 :func:`read_member` (exactly ``length`` bytes, one gzip member, or it says why not) and
 :func:`parse_record` (parses the WARC and HTTP headers and hashes the block, the payload
-and the payload with ``Content-Encoding`` undone by :class:`PayloadDecoder`, which follows
-``httpmeta.ContentDecoder`` rule for rule). Nothing is copied that need not be: the
-bytes flow through memoryviews into the hashes and the decoder.
+and the payload with ``Content-Encoding`` undone by ``httpmeta.ContentDecoder``, the
+decoder the capture used, whose result does not depend on where the input is cut).
+Nothing is copied that need not be: the bytes flow through memoryviews into the hashes
+and the decoder.
 
 Inflation uses ISA-L (``isal``) when it is installed (3-4x faster than zlib, same
-result) and zlib otherwise.
+result) and zlib otherwise (``httpmeta.inflater``).
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import zlib
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO
 
-from .httpmeta import ContentDecoder, DecodeError
+from .httpmeta import INFLATE_ERRORS, ContentDecoder, DecodeError, inflater
 
 READ_CHUNK = 1 << 20  # compressed bytes read at a time
 OUT_CHUNK = 1 << 20  # decompressed bytes produced at a time
@@ -31,20 +31,6 @@ MAX_HEAD = 1 << 16  # a WARC or HTTP header block longer than this is not one
 GZIP_MAGIC = b"\x1f\x8b\x08"  # gzip member header: magic number, deflate
 _B32_AS_INT = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghijklmnopqrstuv")
 _CONTENT_ENCODING = re.compile(rb"\r\ncontent-encoding:([^\r\n]*)", re.IGNORECASE)
-
-_inflate_lib: Any = zlib
-INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error,)
-try:  # ISA-L inflates 3-4x faster than zlib, the same bytes; zlib when it is absent
-    from isal import isal_zlib
-
-    _inflate_lib = isal_zlib
-    INFLATE_ERRORS = (zlib.error, cast("type[BaseException]", isal_zlib.error))
-except ImportError:  # pragma: no cover - depends on the environment
-    pass
-
-
-def _inflater(wbits: int) -> Any:
-    return _inflate_lib.decompressobj(wbits)
 
 
 @dataclass
@@ -68,77 +54,6 @@ class RecordFacts:
     http_status: str | None = None  # the HTTP status line without its protocol: "200 OK"
     http_headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes | None = None  # the decoded payload, when asked for
-
-
-class PayloadDecoder:
-    """Undo a Content-Encoding as ``httpmeta.ContentDecoder`` did at capture time.
-
-    The same rules -- gzip members concatenated and junk after the last one ignored;
-    "deflate" zlib-wrapped, or else raw -- applied so that where the input is cut into
-    chunks never matters (the file is not cut where the network was). ContentDecoder
-    itself is not used for gzip and deflate because its result depends on the cuts: fed
-    a few bytes at a time it raises on raw deflate (the zlib-header attempt only covers
-    the first chunk) and on junk after the last gzip member. Brotli is left to it.
-    """
-
-    def __init__(self, content_encoding: str | None) -> None:
-        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        self.coding = codings[0] if len(codings) == 1 else "identity"
-        self.slow: ContentDecoder | None = None
-        if len(codings) > 1 or self.coding not in ("identity", "gzip", "x-gzip", "deflate"):
-            self.slow = ContentDecoder(content_encoding)  # brotli, or DecodeError as at capture
-        self.gzip = self.coding in ("gzip", "x-gzip")
-        self.d: Any = _inflater(31 if self.gzip else 15) if self.coding != "identity" else None
-        self.raw = self.trailing = False
-        self.held = b""  # "deflate" input kept until the stream has proved zlib-wrapped
-        self.members, self.member_out = 1, 0
-
-    def decode(self, data: bytes | memoryview, limit: int) -> bytes | memoryview:
-        """Decoded bytes for the next raw ``data``, at most ``limit`` of them."""
-        if self.slow is not None:
-            return self.slow.decode(bytes(data), limit)
-        if self.d is None:
-            return data[:limit]
-        try:
-            return self._inflate(data, limit)
-        except INFLATE_ERRORS as exc:
-            raise DecodeError(f"could not undo Content-Encoding {self.coding}: {exc}") from exc
-
-    def _inflate(self, data: bytes | memoryview, limit: int) -> bytes:
-        out = b""
-        while data and not self.trailing and len(out) < limit:
-            if self.d.eof:
-                if not self.gzip:
-                    break  # data after the end of a deflate stream is ignored
-                self.d, self.members, self.member_out = _inflater(31), self.members + 1, 0
-            try:
-                piece = self.d.decompress(data, limit - len(out))
-            except INFLATE_ERRORS:
-                if self.member_out or (self.members == 1 and (self.gzip or self.raw)):
-                    raise
-                if self.members > 1:
-                    self.trailing = True  # junk after the last gzip member
-                    break
-                self.d, self.raw = _inflater(-15), True  # "deflate" sent as raw deflate
-                data, self.held = self.held + bytes(data), b""
-                continue
-            if not self.gzip and not self.raw:
-                self.held = b"" if piece or self.member_out else self.held + bytes(data)
-            self.member_out += len(piece)
-            out += piece
-            data = self.d.unused_data if self.d.eof else b""
-        return out
-
-    def flush(self, limit: int) -> bytes:
-        if self.slow is not None:
-            return self.slow.flush(limit)
-        if self.d is None or self.trailing:
-            return b""
-        try:
-            return bytes(self.d.flush()[:limit])
-        except INFLATE_ERRORS as exc:
-            raise DecodeError(f"could not undo Content-Encoding {self.coding}: {exc}") from exc
 
 
 class _Digest:
@@ -233,7 +148,7 @@ class _RecordParser:
         self.block_left = 0
         self.block: _Digest | None = None
         self.payload: _Digest | None = None
-        self.decoder: PayloadDecoder | None = None  # set once the HTTP body starts
+        self.decoder: ContentDecoder | None = None  # set once the HTTP body starts
         self.sha = hashlib.sha256()
         self.trailer = b""
 
@@ -303,10 +218,10 @@ class _RecordParser:
 
     def _start_payload(self, encoding: str | None) -> None:
         try:
-            self.decoder = PayloadDecoder(encoding)
+            self.decoder = ContentDecoder(encoding)
         except DecodeError as exc:
             self.facts.decode_error = str(exc)
-            self.decoder = PayloadDecoder(None)
+            self.decoder = ContentDecoder(None)
 
     def _payload(self, part: memoryview) -> None:
         if self.payload is not None:
@@ -370,7 +285,7 @@ def read_member(fh: BinaryIO, offset: int, length: int) -> tuple[list[bytes], st
     Also says why, when the member is not exactly ``length`` bytes long (the record's
     identity, parsed later, still tells a wrong offset from a bad length).
     """
-    d, chunks, left = _inflater(31), [], length
+    d, chunks, left = inflater(31), [], length
     while left > 0 and not d.eof:
         buf = fh.read(min(left, READ_CHUNK))
         if not buf:

@@ -36,13 +36,11 @@ _CYRILLIC = re.compile(r"^[\u0400-\u04ff]+$")
 _LATIN = re.compile(r"^[A-Za-z]+$")
 
 
-_FOLD = str.maketrans({"ё": "е", "Ё": "Е"})
-
-
 def fold(text: str | None) -> str:
     """The form text is indexed and matched in: NFKC (full-width/half-width forms, ligatures)
     with ё written е, as Russian usually does. Case is left to the index (case-insensitive)."""
-    return unicodedata.normalize("NFKC", text or "").translate(_FOLD)
+    # str.replace, not str.translate: ~20x faster on article-length text
+    return unicodedata.normalize("NFKC", text or "").replace("ё", "е").replace("Ё", "Е")
 
 
 @lru_cache(maxsize=4)

@@ -8,22 +8,30 @@ caught here at one boundary and printed as one line.
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__
+from .cli_common import (
+    ArchiveOpt,
+    JsonOpt,
+    ProgressOpt,
+    SourcesOpt,
+    err,
+    handles_errors,
+    out,
+    print_json,
+    short,
+)
+from .cli_exchange import export_app, import_warc
 from .config import resolve_settings
-from .errors import CitearchiveError, UsageError
+from .errors import UsageError
 
 app = typer.Typer(
     name="citearchive",
@@ -39,43 +47,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-SourcesOpt = Annotated[
-    Path, typer.Option("--sources", "-s", help="The sources.toml to read.", show_default=True)
-]
-ArchiveOpt = Annotated[
-    Path, typer.Option("--archive", "-a", help="The archive folder.", show_default=True)
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
-ProgressOpt = Annotated[
-    bool | None,
-    typer.Option("--progress/--no-progress", help="Show a progress bar (default: on a terminal)."),
-]
-
-
-def handles_errors(fn: F) -> F:
-    """Turn a CitearchiveError into one line on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CitearchiveError as exc:
-            err.print(f"error: {escape(str(exc))}")
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: the archive is consistent; run the command again to finish")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def version_callback(value: bool) -> None:
@@ -261,7 +232,7 @@ def _print_fetch(report: Any) -> None:
             detail = f"{detail} (archived copy of {(o.memento_datetime or '')[:10]}: {o.url})"
         table.add_row(
             o.source_id, f"[{styles[o.status]}]{o.status}[/]",
-            str(o.status_code or ""), escape(_short(detail, 90)), o.language or "",
+            str(o.status_code or ""), escape(short(detail, 90)), o.language or "",
         )  # fmt: skip
     out.print(table)
     counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n)
@@ -276,11 +247,6 @@ def _print_fetch(report: Any) -> None:
         )
     if any(o.status == "unresolved" for o in report.outcomes):
         out.print("unresolved sources have no URL yet: add one to sources.toml (`url = ...`)")
-
-
-def _short(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 # --- verify and status ------------------------------------------------------------------
@@ -335,7 +301,7 @@ def verify(
         table = Table(*header)
         for (fn, claim, source, verdict), row in zip(body, report.claims, strict=True):
             style = "green" if row.ok else "red"
-            table.add_row(fn, escape(_short(claim, 48)), escape(source),
+            table.add_row(fn, escape(short(claim, 48)), escape(source),
                           f"[{style}]{escape(verdict)}[/]")  # fmt: skip
         out.print(table)
         for check in report.failures:
@@ -345,7 +311,7 @@ def verify(
                 else json.dumps(check.detail, ensure_ascii=False)
             )
             out.print(f"[red]{escape(check.kind)} {escape(check.outcome)}[/] "
-                      f"{escape(check.subject)}: {escape(_short(detail, 160))}")  # fmt: skip
+                      f"{escape(check.subject)}: {escape(short(detail, 160))}")  # fmt: skip
         out.print(escape(totals[3]))
         out.print(escape(report.summary) if report.ok else f"[red]{escape(report.summary)}[/]")
     raise typer.Exit(0 if report.ok else 1)
@@ -375,7 +341,7 @@ def status(
     for r in rows:
         table.add_row(
             r.source_id, ",".join(map(str, r.footnotes)), escape(r.url or "—"),
-            r.last_capture_at or "—", escape(_short(r.last_status, 40)),
+            r.last_capture_at or "—", escape(short(r.last_status, 40)),
             escape(r.last_verdict or "—"),
         )  # fmt: skip
     out.print(table)
@@ -449,148 +415,7 @@ def search(
         raise typer.Exit(1)
 
 
-# --- import-warc ---------------------------------------------------------------------------
+# --- interchange (cli_exchange.py) ---------------------------------------------------------
 
-
-@app.command("import-warc")
-@handles_errors
-def import_warc(
-    files: Annotated[
-        list[Path], typer.Argument(help="WARC (.warc, .warc.gz) or WACZ files made by other tools.")
-    ],
-    sources: SourcesOpt = Path("sources.toml"),
-    archive: ArchiveOpt = Path("archive"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Import captures made by other tools: wget --warc-file, a browser recorder, a crawler.
-
-    Response records are matched to sources by URL (scheme, www., trailing slash, fragment
-    and tracking parameters ignored) and copied into the archive's own WARC as captures with
-    method "import": redirects are followed inside the files, revisit records resolved, the
-    original WARC-Date kept. Records imported before are skipped. Exit 1 when no record
-    matched a source; 2 when a file is not a readable WARC or WACZ (nothing is imported).
-    """
-    from .manifest import load_manifest
-    from .warcimport import import_warcs
-
-    report = import_warcs(load_manifest(sources), archive, files)
-    if as_json:
-        print_json(report.to_dict())
-    else:
-        _print_import(report)
-    raise typer.Exit(0 if report.ok else 1)
-
-
-def _print_import(report: Any) -> None:
-    table = Table("source", "status", "http", "captured", "title / error", "from")
-    for column in table.columns:
-        column.overflow = "fold"
-    styles = {"imported": "green", "suspect": "yellow", "failed": "red", "duplicate": "dim"}
-    for c in report.captures:
-        detail = c.error or c.title or c.final_url
-        if c.suspect:
-            detail = f"{detail} — suspect: {c.suspect}"
-        if c.status == "duplicate":
-            detail = f"imported before (capture {c.capture_id})" if c.capture_id else "repeated"
-        table.add_row(
-            c.source_id, f"[{styles[c.status]}]{c.status}[/]", str(c.status_code or ""),
-            c.fetched_at, escape(_short(detail, 70)), escape(c.imported_from),
-        )  # fmt: skip
-    if report.captures:
-        out.print(table)
-    counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n) or "nothing"
-    where = f" -> {report.archive}/warc/{report.warc_filename}" if report.warc_filename else ""
-    out.print(f"{report.records} records read: {counts}{where}")
-    for line in report.unresolved:
-        err.print("warning: " + escape(line))
-    if report.unmatched_urls:
-        urls = report.unmatched_urls
-        more = f" and {len(urls) - 5} more" if len(urls) > 5 else ""
-        out.print(escape(f"not cited by any source: {', '.join(urls[:5])}{more}"))
-    if report.sources_not_found:
-        out.print("no record for: " + ", ".join(report.sources_not_found))
-
-
-# --- export --------------------------------------------------------------------------------
-
-export_app = typer.Typer(
-    help="Export the archive for other tools: a WACZ package, Robust Links footnotes.",
-    no_args_is_help=True,
-)
+app.command("import-warc")(import_warc)
 app.add_typer(export_app, name="export")
-
-
-@export_app.command("wacz")
-@handles_errors
-def export_wacz_(
-    output: Annotated[
-        Path,
-        typer.Option("--output", "-o", help="The WACZ file to write (ReplayWeb.page opens it)."),
-    ] = Path("archive.wacz"),
-    sources: Annotated[
-        Path,
-        typer.Option("--sources", "-s", help="sources.toml, for the title (skipped if absent)."),
-    ] = Path("sources.toml"),
-    archive: ArchiveOpt = Path("archive"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Package the archive as one WACZ file, for ReplayWeb.page and other web-archive tools.
-
-    The WACZ holds the archive's WARC files, a CDXJ index, pages.jsonl (one page per good
-    capture, with its extracted text) and datapackage.json with the sha256 of every file.
-    """
-    from .manifest import load_manifest
-    from .wacz import export_wacz
-
-    manifest = load_manifest(sources) if sources.exists() else None
-    path = export_wacz(archive, output, manifest=manifest)
-    size = path.stat().st_size
-    if as_json:
-        print_json({"output": str(path), "bytes": size})
-    else:
-        out.print(f"wrote {escape(str(path))} ({size} bytes): open it in ReplayWeb.page")
-
-
-@export_app.command("robust-links")
-@handles_errors
-def export_robust_links_(
-    output: Annotated[
-        Path, typer.Option("--output", "-o", help="The HTML file of footnotes to write.")
-    ] = Path("footnotes.html"),
-    csl: Annotated[
-        Path | None, typer.Option("--csl", help="Also write the sources as CSL-JSON here.")
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="Where the archive is published with Datasette "
-            "(e.g. https://example.org/citearchive): links point at its capture pages.",
-        ),
-    ] = None,
-    sources: SourcesOpt = Path("sources.toml"),
-    archive: ArchiveOpt = Path("archive"),
-    as_json: JsonOpt = False,
-) -> None:
-    """Write the commentary's footnotes as HTML with Robust Links to the archived copies.
-
-    Every link carries data-originalurl, data-versionurl and data-versiondate; --csl also
-    writes the sources as CSL-JSON for Zotero and other reference managers. Exit 1 when a
-    source has no archived copy to link to.
-    """
-    from .manifest import load_manifest
-    from .robustlinks import export_robust_links
-
-    result = export_robust_links(load_manifest(sources), archive, base_url=base_url)
-    output.write_text(result.html, encoding="utf-8")
-    if csl is not None:
-        csl.write_text(json.dumps(result.csl, ensure_ascii=False, indent=2) + "\n",
-                       encoding="utf-8")  # fmt: skip
-    if as_json:
-        print_json({"output": str(output), "csl": str(csl) if csl else None, **result.to_dict()})
-    else:
-        written = f"{output}" + (f" and {csl}" if csl else "")
-        out.print(escape(f"wrote {written}: {len(result.csl)} sources"))
-        if result.unarchived:
-            out.print("[red]no archived copy[/] for: " + escape(", ".join(result.unarchived)))
-    raise typer.Exit(1 if result.unarchived else 0)

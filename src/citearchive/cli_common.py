@@ -1,0 +1,60 @@
+"""What every citearchive command shares: consoles, options, the error boundary, output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .errors import CitearchiveError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SourcesOpt = Annotated[
+    Path, typer.Option("--sources", "-s", help="The sources.toml to read.", show_default=True)
+]
+ArchiveOpt = Annotated[
+    Path, typer.Option("--archive", "-a", help="The archive folder.", show_default=True)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="Show a progress bar (default: on a terminal)."),
+]
+
+
+def handles_errors(fn: F) -> F:
+    """Turn a CitearchiveError into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CitearchiveError as exc:
+            err.print(f"error: {escape(str(exc))}")
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: the archive is consistent; run the command again to finish")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def short(text: str, n: int) -> str:
+    """One line of at most ``n`` characters, for tables."""
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"

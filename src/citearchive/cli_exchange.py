@@ -1,0 +1,166 @@
+"""The interchange commands: ``citearchive import-warc`` and ``citearchive export ...``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .cli_common import (
+    ArchiveOpt,
+    JsonOpt,
+    SourcesOpt,
+    err,
+    handles_errors,
+    out,
+    print_json,
+    short,
+)
+
+# --- import-warc ---------------------------------------------------------------------------
+
+
+@handles_errors
+def import_warc(
+    files: Annotated[
+        list[Path], typer.Argument(help="WARC (.warc, .warc.gz) or WACZ files made by other tools.")
+    ],
+    sources: SourcesOpt = Path("sources.toml"),
+    archive: ArchiveOpt = Path("archive"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Import captures made by other tools: wget --warc-file, a browser recorder, a crawler.
+
+    Response records are matched to sources by URL (scheme, www., trailing slash, fragment
+    and tracking parameters ignored) and copied into the archive's own WARC as captures with
+    method "import": redirects are followed inside the files, revisit records resolved, the
+    original WARC-Date kept. Records imported before are skipped. Exit 1 when no record
+    matched a source; 2 when a file is not a readable WARC or WACZ (nothing is imported).
+    """
+    from .manifest import load_manifest
+    from .warcimport import import_warcs
+
+    report = import_warcs(load_manifest(sources), archive, files)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_import(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _print_import(report: Any) -> None:
+    table = Table("source", "status", "http", "captured", "title / error", "from")
+    for column in table.columns:
+        column.overflow = "fold"
+    styles = {"imported": "green", "suspect": "yellow", "failed": "red", "duplicate": "dim"}
+    for c in report.captures:
+        detail = c.error or c.title or c.final_url
+        if c.suspect:
+            detail = f"{detail} — suspect: {c.suspect}"
+        if c.status == "duplicate":
+            detail = f"imported before (capture {c.capture_id})" if c.capture_id else "repeated"
+        table.add_row(
+            c.source_id, f"[{styles[c.status]}]{c.status}[/]", str(c.status_code or ""),
+            c.fetched_at, escape(short(detail, 70)), escape(c.imported_from),
+        )  # fmt: skip
+    if report.captures:
+        out.print(table)
+    counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n) or "nothing"
+    where = f" -> {report.archive}/warc/{report.warc_filename}" if report.warc_filename else ""
+    out.print(f"{report.records} records read: {counts}{where}")
+    for line in report.unresolved:
+        err.print("warning: " + escape(line))
+    if report.unmatched_urls:
+        urls = report.unmatched_urls
+        more = f" and {len(urls) - 5} more" if len(urls) > 5 else ""
+        out.print(escape(f"not cited by any source: {', '.join(urls[:5])}{more}"))
+    if report.sources_not_found:
+        out.print("no record for: " + ", ".join(report.sources_not_found))
+
+
+# --- export --------------------------------------------------------------------------------
+
+export_app = typer.Typer(
+    help="Export the archive for other tools: a WACZ package, Robust Links footnotes.",
+    no_args_is_help=True,
+)
+
+
+@export_app.command("wacz")
+@handles_errors
+def export_wacz_(
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The WACZ file to write (ReplayWeb.page opens it)."),
+    ] = Path("archive.wacz"),
+    sources: Annotated[
+        Path,
+        typer.Option("--sources", "-s", help="sources.toml, for the title (skipped if absent)."),
+    ] = Path("sources.toml"),
+    archive: ArchiveOpt = Path("archive"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Package the archive as one WACZ file, for ReplayWeb.page and other web-archive tools.
+
+    The WACZ holds the archive's WARC files, a CDXJ index, pages.jsonl (one page per good
+    capture, with its extracted text) and datapackage.json with the sha256 of every file.
+    """
+    from .manifest import load_manifest
+    from .wacz import export_wacz
+
+    manifest = load_manifest(sources) if sources.exists() else None
+    path = export_wacz(archive, output, manifest=manifest)
+    size = path.stat().st_size
+    if as_json:
+        print_json({"output": str(path), "bytes": size})
+    else:
+        out.print(f"wrote {escape(str(path))} ({size} bytes): open it in ReplayWeb.page")
+
+
+@export_app.command("robust-links")
+@handles_errors
+def export_robust_links_(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The HTML file of footnotes to write.")
+    ] = Path("footnotes.html"),
+    csl: Annotated[
+        Path | None, typer.Option("--csl", help="Also write the sources as CSL-JSON here.")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Where the archive is published with Datasette "
+            "(e.g. https://example.org/citearchive): links point at its capture pages.",
+        ),
+    ] = None,
+    sources: SourcesOpt = Path("sources.toml"),
+    archive: ArchiveOpt = Path("archive"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the commentary's footnotes as HTML with Robust Links to the archived copies.
+
+    Every link carries data-originalurl, data-versionurl and data-versiondate; --csl also
+    writes the sources as CSL-JSON for Zotero and other reference managers. Exit 1 when a
+    source has no archived copy to link to.
+    """
+    from .manifest import load_manifest
+    from .robustlinks import export_robust_links
+
+    result = export_robust_links(load_manifest(sources), archive, base_url=base_url)
+    output.write_text(result.html, encoding="utf-8")
+    if csl is not None:
+        csl.write_text(json.dumps(result.csl, ensure_ascii=False, indent=2) + "\n",
+                       encoding="utf-8")  # fmt: skip
+    if as_json:
+        print_json({"output": str(output), "csl": str(csl) if csl else None, **result.to_dict()})
+    else:
+        written = f"{output}" + (f" and {csl}" if csl else "")
+        out.print(escape(f"wrote {written}: {len(result.csl)} sources"))
+        if result.unarchived:
+            out.print("[red]no archived copy[/] for: " + escape(", ".join(result.unarchived)))
+    raise typer.Exit(1 if result.unarchived else 0)

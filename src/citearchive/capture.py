@@ -14,12 +14,10 @@ import asyncio
 import dataclasses
 import difflib
 import hashlib
-import os
-import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,7 @@ from .adapters import adapter_for
 from .config import Settings, resolve_settings
 from .errors import UsageError
 from .exchange_records import exchange_records, iso, warc_payload_digest
-from .extract import Extraction, decode_html, detect_language, extract, text_sha256
+from .extract import Extraction
 from .fallback import (
     archive_limiter,
     fallback_target,
@@ -41,9 +39,10 @@ from .fallback import (
 )
 from .fetch import FetchResult, HostLimiter, fetch, make_client
 from .manifest import Manifest, Source
-from .memento import Memento, Target, choose_mementos, raw_memento_url, strip_replay_banner
+from .memento import Memento, Target, choose_mementos, raw_memento_url
 from .store import Archive, utcnow
 from .warcfile import RecordLocation, WarcFile
+from .workers import extract_job, extraction_pool, pool_shutdown
 
 FLUSH_EVERY_ROWS = 50
 FLUSH_EVERY_SECONDS = 1.0
@@ -115,32 +114,6 @@ def select_sources(manifest: Manifest, source_ids: list[str] | None) -> list[Sou
     return chosen
 
 
-def extract_job(
-    url: str,
-    body: bytes,
-    content_type: str | None,
-    declared_language: str | None,
-    replay: bool = False,
-) -> Extraction:
-    """Extraction for one payload (runs in a worker process): site adapter, then generic.
-
-    ``replay``: the payload is a web archive's copy; its replay banner is cut first.
-    """
-    if replay:
-        body = strip_replay_banner(body)
-    result = extract(body, content_type, url, declared_language)
-    adapter = adapter_for(url)
-    if adapter is not None and result.kind == "html" and result.text is not None:
-        html = decode_html(body, content_type)[0]
-        title, text = adapter.extract_text(url, html)
-        if text:
-            result = dataclasses.replace(
-                result, title=title or result.title, text=text, text_sha256=text_sha256(text),
-                suspect=None if len(text) > 0 else result.suspect,
-            )  # fmt: skip
-    return result
-
-
 def fetch_sources(
     manifest: Manifest,
     archive_root: str | Path,
@@ -185,9 +158,7 @@ def fetch_sources(
                 run_id, level=settings.warc_gzip_level, info=_warcinfo(settings)
             )
             own_pool = executor is None
-            pool = executor or ProcessPoolExecutor(
-                max_workers=os.cpu_count() or 2, initializer=init_worker
-            )
+            pool = executor or extraction_pool()
             targets = {s.id: fallback_target(manifest, s) for s in todo}
             runner = _Runner(archive, warc, run_id, settings, pool, progress, targets)
             try:
@@ -211,25 +182,6 @@ def fetch_sources(
             return report
     finally:
         archive.close()
-
-
-def init_worker() -> None:
-    """Extraction worker initializer: load the language model before the first page, and
-    end this worker when the process that started it dies (a killed ``fetch`` must not
-    leave extraction workers behind)."""
-    detect_language("warm-up: загрузка модели, モデルを読み込む")
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
-
-
-def pool_shutdown(pool: Executor) -> None:
-    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _default_client(settings: Settings) -> httpx.AsyncClient:

@@ -13,7 +13,7 @@ and each match becomes a capture with method ``import``:
   full response it stands for;
 - ``payload_sha256`` is the digest of the body with chunking and Content-Encoding undone,
   by the same decoder as a live capture and fixity use; the text is extracted as
-  ``fetch`` extracts it (:func:`citearchive.capture.extract_job`);
+  ``fetch`` extracts it (:func:`citearchive.workers.extract_job`);
 - the original ``WARC-Date`` becomes ``fetched_at``; ``imported_from`` names the file
   (``crawl.wacz#archive/data.warc.gz`` inside a WACZ) and ``imported_record_id`` the
   original record.
@@ -31,9 +31,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,6 @@ from warcio.statusandheaders import StatusAndHeaders
 
 from . import __version__
 from .adapters import normalize_url
-from .capture import extract_job, init_worker, pool_shutdown
 from .config import resolve_settings
 from .errors import WarcImportError
 from .extract import Extraction
@@ -59,6 +57,7 @@ from .warcread import (
     parts_of,
     scan,
 )
+from .workers import extract_job, extraction_pool, pool_shutdown
 
 METHOD = "import"
 MAX_HOPS = 10  # redirects followed inside the imported files
@@ -482,7 +481,7 @@ def _extract(
     pool = executor
     own = pool is None and len(args) >= POOL_FROM
     if own:
-        pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2, initializer=init_worker)
+        pool = extraction_pool()
     try:
         if pool is None:
             return {k: extract_job(*a) for k, a in args.items()}

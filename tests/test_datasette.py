@@ -463,6 +463,11 @@ def test_search_canned_query_uses_the_cli_search(
         assert {r["capture_id"] for r in found} == {built.ids["en"], built.ids["en_revisit"]}
 
 
+def test_the_captures_table_has_a_search_box(ds: Datasette) -> None:
+    found = rows(ds, "/citearchive/captures.json?_search=переговоров")
+    assert {r["source_id"] for r in found} == {"ru"}
+
+
 def test_search_without_a_term_lists_nothing(ds: Datasette) -> None:
     assert rows(ds, f"/citearchive/{QUERY_SEARCH}.json?q=") == []
 

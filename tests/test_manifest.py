@@ -200,7 +200,7 @@ def test_absurd_footnote_number_is_refused() -> None:
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("http://[::1/", "Invalid port"),
+        ("http://[::1/", "Invalid IPv6 URL"),
         ("http://xn--zz/", "Invalid A-label"),
         ("http://host:abc/", "Invalid port"),
         ("https://user:secret@example.org/a", "user name or password"),
@@ -216,3 +216,12 @@ def test_urls_fetch_would_refuse_are_refused_by_check(url: str, why: str) -> Non
 def test_international_domain_names_are_fine() -> None:
     m = parse_manifest(GOOD.replace("https://example.org/a", "http://пример.рф/путь", 1))
     assert m.sources[0].url == "http://пример.рф/путь"
+
+
+def test_full_width_host_is_mapped_as_browsers_do() -> None:
+    from citearchive.fetch import request_url, url_problem
+
+    url = "https://ＥＸＡＭＰＬＥ.com/記事"
+    assert url_problem(url) is None
+    assert request_url(url) == "https://EXAMPLE.com/記事"
+    assert parse_manifest(GOOD.replace("https://example.org/a", url, 1)).sources[0].url == url

@@ -86,6 +86,8 @@ def test_terms_are_anded_across_scripts(archive: Archive) -> None:
 def test_snippet_shows_the_match(archive: Archive) -> None:
     (hit,) = search(archive.db.conn, "Washington")
     assert "Washington" in hit.snippet
+    (hit,) = search(archive.db.conn, "NATO")  # found through folding: shown where it matched
+    assert "NATO諸国" in hit.snippet
 
 
 def test_cli_search_json(archive: Archive) -> None:

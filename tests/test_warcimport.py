@@ -387,3 +387,24 @@ def test_the_archive_lock_is_held(tmp_path: Path) -> None:
     finally:
         holder.communicate("", timeout=10)
     assert rows(root) == []
+
+
+def test_a_truncated_record_is_archived_but_is_no_evidence(tmp_path: Path) -> None:
+    url = "https://www.example.org/article/"
+    path = tmp_path / "cut.warc.gz"
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True, warc_version="1.1")
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                protocol="HTTP/1.1")  # fmt: skip
+        w.write_record(w.create_warc_record(
+            url, "response", payload=io.BytesIO(ARTICLE[: len(ARTICLE) // 2]), http_headers=http,
+            warc_headers_dict={"WARC-Date": "2025-08-19T10:00:00Z", "WARC-Truncated": "length"},
+        ))  # fmt: skip
+    m = manifest(tmp_path, {"article": url}, quotes={"article": QUOTE})
+    root = tmp_path / "archive"
+    import_warcs(m, root, [path])
+    (row,) = rows(root)
+    assert row["truncated"] == 1 and row["error_kind"] == "truncated"
+    assert row["payload_sha256"] is None and row["payload_length"] is None
+    assert row["warc_offset"] is not None  # what the file held is still archived
+    assert not verify_archive(m, root).ok  # half a page does not carry the claim

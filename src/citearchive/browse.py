@@ -193,6 +193,10 @@ TABLES: dict[str, dict[str, Any]] = {
         "label_column": "title",
         "sort_desc": "fetched_at",
         "facets": ["source_id", "method", "status_code"],
+        # the table's search box: the trigram index (3+ characters; the "Search archived
+        # text" query also handles two-character terms and inflections)
+        "fts_table": "captures_fts",
+        "fts_pk": "id",
         "columns": _columns(
             requested_url="The URL asked for",
             url="The final URL, after redirects",

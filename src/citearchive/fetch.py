@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -131,7 +133,7 @@ def url_problem(url: str) -> str | None:
     if len(url) > MAX_URL_LENGTH:
         return f"longer than {MAX_URL_LENGTH} characters"
     try:
-        parsed = httpx.URL(url)
+        parsed = httpx.URL(request_url(url))
         host = parsed.host  # decodes an IDNA host: an invalid label ("xn--zz") fails here
     except Exception as exc:  # httpx raises InvalidURL, IDNAError, ValueError, ...
         return str(exc) or type(exc).__name__
@@ -142,6 +144,14 @@ def url_problem(url: str) -> str | None:
     if parsed.userinfo:
         return "it carries a user name or password (they would be archived with the URL)"
     return None
+
+
+def request_url(url: str) -> str:
+    """The URL as requested: the host in NFKC form, as browsers map it (UTS 46), so a
+    footnote's ＥＸＡＭＰＬＥ.com or 例え.ＪＰ written in full-width letters still works."""
+    parts = urlsplit(url)
+    netloc = unicodedata.normalize("NFKC", parts.netloc)
+    return url if netloc == parts.netloc else urlunsplit(parts._replace(netloc=netloc))
 
 
 def short_url(url: str, limit: int = 200) -> str:
@@ -172,7 +182,7 @@ async def fetch(
     try:
         async with asyncio.timeout(settings.deadline) as timer:
             capture.timer = timer
-            await capture.follow(_without_fragment(url))
+            await capture.follow(_without_fragment(request_url(url)))
     except TimeoutError:
         if not capture.timer or not capture.timer.expired():
             raise

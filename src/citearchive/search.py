@@ -136,7 +136,9 @@ class SearchHit:
 
 
 def snippet(text: str, query: str, width: int = 60) -> str:
-    """The text around the first term found, for display."""
+    """The text around the first term found, for display (in the folded form the match was
+    made in, so ＮＡＴＯ shows as NATO)."""
+    text = fold(text)
     folded = text.casefold()
     for term in terms(query):
         at = folded.find(term.casefold())

@@ -171,14 +171,18 @@ def _m005_import_provenance(db: sqlite_utils.Database) -> None:
 
 def _m006_folded_search_index(db: sqlite_utils.Database) -> None:
     # The index holds text folded as search.fold does (NFKC, ё→е), so ＮＡＴＯ is found by
-    # NATO; it is written by insert_captures, not by triggers (folding is Python).
+    # NATO; it is written by insert_captures, not by triggers (folding is Python). It is
+    # contentless: it stores the index only, not a second copy of every text. Captures are
+    # never updated or deleted; a future writer that does must rewrite their index rows.
     db.executescript(
         """
         DROP TRIGGER IF EXISTS captures_fts_ai;
         DROP TRIGGER IF EXISTS captures_fts_ad;
         DROP TRIGGER IF EXISTS captures_fts_au;
         DROP TABLE IF EXISTS captures_fts;
-        CREATE VIRTUAL TABLE captures_fts USING fts5(title, text, tokenize='trigram');
+        CREATE VIRTUAL TABLE captures_fts USING fts5(
+            title, text, content='', tokenize='trigram'
+        );
         """
     )
     rows = db.execute("SELECT id, title, text FROM captures").fetchall()

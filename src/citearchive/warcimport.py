@@ -181,6 +181,10 @@ def _follow(index: _Index, source: Source, first: Rec) -> _Chain:
     r = chain.final
     if chain.payload().decode_error:
         chain.error, chain.error_kind = chain.payload().decode_error, "decode"
+    elif chain.payload().truncated:
+        # as fetch treats a body cut at its cap: what arrived is archived, but it is not
+        # the whole document, so it is no evidence of what the source says
+        chain.error, chain.error_kind = "the record is truncated (WARC-Truncated)", "truncated"
     elif r.status is None or not 200 <= r.status < 300:
         chain.error, chain.error_kind = f"HTTP {r.status} {r.reason}".rstrip(), "http"
     return chain
@@ -503,7 +507,9 @@ def _row(ch: _Chain, run_id: str, loc: RecordLocation, parts: list[Part]) -> dic
             {"url": h.url, "status": h.status, "location": h.location} for h in ch.hops[:-1]
         ],
         "ip": final.ip, "tool_version": __version__, "attempts": 1,
-        "payload_sha256": payload.sha256, "payload_length": payload.length,
+        # a document's hash is a fact only when its bytes are whole (as in fetch)
+        "payload_sha256": None if ch.error_kind in ("decode", "truncated") else payload.sha256,
+        "payload_length": None if ch.error_kind in ("decode", "truncated") else payload.length,
         "warc_filename": loc.filename, "warc_offset": loc.offset, "warc_length": loc.length,
         "warc_record_id": loc.record_id, "warc_payload_digest": loc.payload_digest,
         "imported_from": parts[final.part].label, "imported_record_id": final.record_id,

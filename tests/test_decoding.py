@@ -85,16 +85,6 @@ CASES: list[tuple[str, str | None, bytes, bytes | type[DecodeError]]] = [
 ]
 
 
-@pytest.fixture(params=["isal", "zlib"])
-def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with ISA-L (when installed) and with plain zlib."""
-    if request.param == "zlib":
-        monkeypatch.setattr(httpmeta, "_inflate_lib", zlib)
-    elif httpmeta._inflate_lib is zlib:
-        pytest.skip("isal is not installed")
-    return str(request.param)
-
-
 def pieces(body: bytes, step: int | None, view: bool) -> list[bytes | memoryview]:
     data: bytes | memoryview = memoryview(body) if view else body
     size = step or max(len(body), 1)

@@ -23,7 +23,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
-from citearchive import fixity, httpmeta, warcrecord
+from citearchive import fixity, warcrecord
 from citearchive.capture import fetch_sources
 from citearchive.config import resolve_settings
 from citearchive.fixity import FixityResult, check_fixity
@@ -374,16 +374,6 @@ def test_many_records_are_read_in_one_pass_per_file(
 
 
 # --- the record reader ---------------------------------------------------------------------
-
-
-@pytest.fixture(params=["isal", "zlib"])
-def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test with ISA-L (when installed) and with plain zlib."""
-    if request.param == "zlib":
-        monkeypatch.setattr(httpmeta, "_inflate_lib", zlib)
-    elif httpmeta._inflate_lib is zlib:
-        pytest.skip("isal is not installed")
-    return str(request.param)
 
 
 def test_both_inflaters_and_tiny_chunks_agree(

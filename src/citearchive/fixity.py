@@ -28,21 +28,29 @@ view uses too) and checked:
 Each WARC file is opened once and read front to back: the captures in it are taken in
 offset order (from the index, a page at a time, so memory stays flat however many
 captures there are), and each member is decompressed and hashed as a stream of chunks.
+Records are read by ``READERS`` threads at once (positional reads of the one open file):
+inflating and hashing release the GIL, so the cores share the work; at most ``AHEAD``
+records are in flight, and results come back in offset order.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 from .errors import ArchiveError
 from .extract import text_sha256
 from .store import WARC_DIR, Archive
-from .warcrecord import RecordError, RecordFacts, Wanted, read_record
+from .warcrecord import Readable, RecordError, RecordFacts, Wanted, read_record
 
 PAGE_ROWS = 1000  # capture rows fetched from the index at a time
+READERS = 2  # records read (inflated, parsed, hashed) at once, each in its own thread
+AHEAD = 8  # records in flight at most: what is held stays a few records however many
 OK_DETAIL = "payload sha256 and WARC digests hold"
 NO_RECORD = "no archived record for this capture"
 
@@ -90,6 +98,9 @@ class CaptureRow(NamedTuple):
     def order(self) -> tuple[str, int, int]:
         """Position in the scan: file, offset, id."""
         return (self.warc_filename, self.warc_offset or 0, self.id)
+
+
+_Checked = tuple[RecordFacts | None, list[str]]  # a record read back (None: unreadable), problems
 
 
 def _short(digest: str | None) -> str:
@@ -152,11 +163,48 @@ def scan_file(
         return
     try:
         size = path.stat().st_size
-        for row in rows:
-            facts, problems = _check_row(fh, row, name, size)
-            yield row, facts, [p if name in p else f"{p} in {name}" for p in problems]
+        with ThreadPoolExecutor(READERS, thread_name_prefix="fixity") as pool:
+            pending: deque[tuple[CaptureRow, Future[_Checked]]] = deque()
+            try:
+                for row in rows:
+                    at = _Positional(fh.fileno())
+                    pending.append((row, pool.submit(_check_row, at, row, name, size)))
+                    if len(pending) >= AHEAD:
+                        yield _named(name, *pending.popleft())
+                while pending:
+                    yield _named(name, *pending.popleft())
+            finally:  # the caller stopped early, or a read failed: drop what was not started
+                for _, future in pending:
+                    future.cancel()
     finally:
-        fh.close()
+        fh.close()  # after the pool has shut down: no thread reads it any more
+
+
+def _named(
+    name: str, row: CaptureRow, future: Future[_Checked]
+) -> tuple[CaptureRow, RecordFacts | None, list[str]]:
+    """The row's checked record, each problem naming the WARC file."""
+    facts, problems = future.result()
+    return row, facts, [p if name in p else f"{p} in {name}" for p in problems]
+
+
+class _Positional:
+    """A reading position in an open file (``os.pread``): threads share one descriptor."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.pos = fd, 0
+
+    def read(self, size: int, /) -> bytes:
+        data = os.pread(self.fd, size, self.pos)
+        self.pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, /) -> int:
+        self.pos = offset
+        return offset
 
 
 def _index_problems(row: CaptureRow) -> list[str]:
@@ -172,9 +220,7 @@ def _index_problems(row: CaptureRow) -> list[str]:
     return problems
 
 
-def _check_row(
-    fh: BinaryIO, row: CaptureRow, name: str, size: int
-) -> tuple[RecordFacts | None, list[str]]:
+def _check_row(fh: Readable, row: CaptureRow, name: str, size: int) -> _Checked:
     offset, length = row.warc_offset, row.warc_length
     if offset is None or not length or length < 0:
         return None, ["no WARC offset/length recorded"]

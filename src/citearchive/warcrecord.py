@@ -21,7 +21,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Protocol
 
 from .httpmeta import INFLATE_ERRORS, ContentDecoder, DecodeError, inflater
 
@@ -275,11 +275,19 @@ class _RecordParser:
         return f
 
 
+class Readable(Protocol):
+    """What the reader reads a WARC file through: an open binary file, or a positional view."""
+
+    def read(self, size: int, /) -> bytes: ...
+    def tell(self) -> int: ...
+    def seek(self, offset: int, /) -> int: ...
+
+
 class RecordError(Exception):
     """The bytes at a record's location are not one complete gzip member."""
 
 
-def read_member(fh: BinaryIO, offset: int, length: int) -> tuple[list[bytes], str | None]:
+def read_member(fh: Readable, offset: int, length: int) -> tuple[list[bytes], str | None]:
     """The decompressed bytes of the gzip member at the file's position (``offset``).
 
     Also says why, when the member is not exactly ``length`` bytes long (the record's
@@ -339,7 +347,7 @@ def parse_record(
 
 
 def read_record(
-    fh: BinaryIO,
+    fh: Readable,
     offset: int,
     length: int,
     wanted: Wanted,

@@ -211,6 +211,9 @@ def scan(part_no: int, part: Part) -> list[Rec]:
     try:
         with _records(part) as records:
             for i, rec in enumerate(records):
+                if not str(rec.format).startswith("warc"):
+                    # warcio reads any line of text as a (legacy) ARC header: refuse it
+                    raise WarcImportError(f"{label}: not a WARC file (record {i + 1} is not WARC)")
                 block = rec.raw_stream.read()
                 if rec.length is not None and len(block) < rec.length:
                     raise WarcImportError(

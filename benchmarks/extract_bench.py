@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import trafilatura
 
-from citearchive.extract import extract, html_metadata
+from citearchive.capture.extract import extract, html_metadata
 
 T = TypeVar("T")
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "pages"

@@ -25,10 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from citearchive.capture import fetch_sources
+from citearchive.capture.extract import extract
+from citearchive.capture.pipeline import fetch_sources
 from citearchive.config import resolve_settings
-from citearchive.extract import extract
-from citearchive.manifest import parse_manifest
+from citearchive.sources.manifest import parse_manifest
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pages"
 HOSTS = [f"127.0.0.{i}" for i in range(1, 9)]

@@ -7,7 +7,7 @@ sent with ``Content-Encoding: gzip`` as most sites do), written straight through
 store/warcfile APIs, in WARC files of ``--per-file`` records each. Then, in this process:
 
 - baseline: decompress every WARC file (Python zlib) and SHA-256 the decompressed bytes;
-- fixity: ``citearchive.fixity.check_fixity`` over the same archive (record identity,
+- fixity: ``citearchive.verify.fixity.check_fixity`` over the same archive (record identity,
   WARC block and payload digests, payload SHA-256 after Content-Encoding is undone).
 
 Both run three times after a warm-up read (page cache warm for both); the best time of each is
@@ -34,8 +34,8 @@ from pathlib import Path
 
 from warcio.statusandheaders import StatusAndHeaders
 
-from citearchive.fixity import check_fixity
-from citearchive.store import Archive
+from citearchive.archive.store import Archive
+from citearchive.verify.fixity import check_fixity
 
 WORDS = (  # noqa: SIM905 - one string reads better than 46 quoted words
     "the talks ceasefire summit negotiations president ministry statement security guarantees "

@@ -5,7 +5,7 @@ import zlib
 
 import pytest
 
-from citearchive import httpmeta
+from citearchive.warc import httpmeta
 from localserver import local_ca, local_server, tls_server  # noqa: F401
 
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from citearchive.adapters import (
+from citearchive.capture.adapters import (
     ADAPTERS,
     Adapter,
     SiteText,

@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from citearchive.capture import fetch_sources
+from citearchive.archive.store import Archive, utcnow
+from citearchive.capture.pipeline import fetch_sources
 from citearchive.config import resolve_settings
-from citearchive.manifest import parse_manifest
-from citearchive.store import Archive, utcnow
+from citearchive.sources.manifest import parse_manifest
 from localserver import LocalServer, respond
 from test_datasette import start_server
 

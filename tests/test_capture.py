@@ -17,10 +17,10 @@ import httpx
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from citearchive.capture import fetch_sources
+from citearchive.archive.store import Archive
+from citearchive.capture.pipeline import fetch_sources
 from citearchive.config import resolve_settings
-from citearchive.manifest import parse_manifest
-from citearchive.store import Archive
+from citearchive.sources.manifest import parse_manifest
 from localserver import LocalServer, redirect, respond, sequence
 
 RU_HTML = """<html><head><meta charset="{cs}"><title>Переговоры в Вашингтоне</title></head>

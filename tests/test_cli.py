@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from citearchive.cli import app
+from citearchive.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMENTARY = ROOT.parent / "shared" / "commentary" / "000_4fa53e36957d04f4.txt"
@@ -85,7 +85,7 @@ def test_status_and_search_refuse_a_missing_archive_or_empty_query(tmp_path: Pat
     assert result.exit_code == 2 and "no archive here" in result.stderr
     assert not (tmp_path / "typo").exists()
     (tmp_path / "a").mkdir()
-    from citearchive.store import Archive
+    from citearchive.archive.store import Archive
 
     Archive.open(tmp_path / "a").close()
     result = runner.invoke(app, ["search", "  ", "-a", str(tmp_path / "a")])

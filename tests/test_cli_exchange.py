@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from citearchive.cli import app
+from citearchive.cli.app import app
 from localserver import LocalServer, respond
 
 PAGE = (
@@ -90,7 +90,7 @@ def test_import_warc_of_a_file_that_is_no_warc_exits_2(tmp_path: Path) -> None:
 
 
 def test_robust_links_without_an_archived_copy_exits_1(tmp_path: Path) -> None:
-    from citearchive.store import Archive
+    from citearchive.archive.store import Archive
 
     sources = _sources(tmp_path, "https://example.org/mid")
     Archive.open(tmp_path / "a").close()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 from warcio.archiveiterator import ArchiveIterator
 
-from citearchive.cli import app
+from citearchive.cli.app import app
 from localserver import LocalServer, Request, respond
 
 PAGE = (

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from citearchive.citation_parse import find_dates, parse_citation
-from citearchive.commentary import (
+from citearchive.errors import CommentaryError
+from citearchive.sources.citation_parse import find_dates, parse_citation
+from citearchive.sources.commentary import (
     Commentary,
     detect_format,
     lint,
     parse_commentary,
     read_commentary,
 )
-from citearchive.errors import CommentaryError
-from citearchive.sentences import ends_sentence, joiner, script_language, split_sentences
+from citearchive.sources.sentences import ends_sentence, joiner, script_language, split_sentences
 
 FIXTURES = Path(__file__).parent / "fixtures" / "commentary"
 REAL = Path(__file__).resolve().parents[2] / "shared" / "commentary" / "000_4fa53e36957d04f4.txt"

@@ -34,8 +34,8 @@ from typing import Any
 
 import pytest
 
-from citearchive.charset import decode_html
-from citearchive.extract import Extraction, extract, normalize_text
+from citearchive.capture.charset import decode_html
+from citearchive.capture.extract import Extraction, extract, normalize_text
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 BASELINE = Path(__file__).with_name("corpus_baseline.json")

@@ -26,23 +26,20 @@ import pytest
 from datasette.app import Datasette
 from warcio.statusandheaders import StatusAndHeaders
 
-from citearchive.archived_view import ARCHIVED_CSP
-from citearchive.browse import (
+from citearchive.archive.store import DB_NAME, Archive, quote_id
+from citearchive.archive.views import VIEWS, create_views
+from citearchive.browse.archived_view import ARCHIVED_CSP
+from citearchive.browse.metadata import (
     DATASETTE_SETTINGS,
     QUERY_ATTENTION,
     QUERY_CLAIMS,
     QUERY_SEARCH,
-    bind_socket,
-    bind_warning,
     datasette_metadata,
-    make_datasette,
-    serve,
 )
-from citearchive.datasette_plugin import register, unregister
+from citearchive.browse.plugin import register, unregister
+from citearchive.browse.serve import bind_socket, bind_warning, make_datasette, serve
 from citearchive.errors import ArchiveError, UsageError
-from citearchive.manifest import parse_manifest
-from citearchive.store import DB_NAME, Archive, quote_id
-from citearchive.views import VIEWS, create_views
+from citearchive.sources.manifest import parse_manifest
 
 MANIFEST = """
 [[document]]
@@ -781,7 +778,7 @@ def test_port_in_use_is_a_usage_error() -> None:
 
 def start_server(archive_root: Path) -> tuple[subprocess.Popen[str], str]:
     """``browse.serve`` in a subprocess on a free 127.0.0.1 port; returns it and its URL."""
-    code = "import sys; from citearchive.browse import serve; serve(sys.argv[1], port=0)"
+    code = "import sys; from citearchive.browse.serve import serve; serve(sys.argv[1], port=0)"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, str(archive_root)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -14,8 +14,8 @@ import zlib
 
 import pytest
 
-from citearchive import httpmeta
-from citearchive.httpmeta import ContentDecoder, DecodeError
+from citearchive.warc import httpmeta
+from citearchive.warc.httpmeta import ContentDecoder, DecodeError
 
 BIG = 1 << 30
 STEPS = [*range(1, 18), None]  # None: the body in one piece

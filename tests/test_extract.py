@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import trafilatura
 
-from citearchive.charset import codec_for_label, decode_html, decode_text, meta_charset
-from citearchive.extract import (
+from citearchive.capture.charset import codec_for_label, decode_html, decode_text, meta_charset
+from citearchive.capture.extract import (
     Extraction,
     detect_language,
     extract,
@@ -29,8 +29,8 @@ from citearchive.extract import (
     sniff_kind,
     text_sha256,
 )
-from citearchive.pdftext import read_pdf
-from citearchive.suspect import find_suspect
+from citearchive.capture.pdftext import read_pdf
+from citearchive.capture.suspect import find_suspect
 
 # --- articles -------------------------------------------------------------------------------
 

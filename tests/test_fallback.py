@@ -28,13 +28,9 @@ import httpx
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from citearchive.capture import FetchReport, fetch_sources
-from citearchive.config import resolve_settings
-from citearchive.errors import ManifestError
-from citearchive.fallback import fallback_target, find_mementos, is_public_url
-from citearchive.importer import import_commentary
-from citearchive.manifest import Manifest, load_manifest, parse_manifest
-from citearchive.memento import (
+from citearchive.archive.store import Archive
+from citearchive.capture.fallback import fallback_target, find_mementos, is_public_url
+from citearchive.capture.memento import (
     Memento,
     Target,
     choose_mementos,
@@ -42,9 +38,13 @@ from citearchive.memento import (
     raw_memento_url,
     strip_replay_banner,
 )
-from citearchive.politeness import HostLimiter
-from citearchive.store import Archive
-from citearchive.verify import verify_archive
+from citearchive.capture.pipeline import FetchReport, fetch_sources
+from citearchive.capture.politeness import HostLimiter
+from citearchive.config import resolve_settings
+from citearchive.errors import ManifestError
+from citearchive.sources.importer import import_commentary
+from citearchive.sources.manifest import Manifest, load_manifest, parse_manifest
+from citearchive.verify.run import verify_archive
 from localserver import LocalServer, Request, respond, retry_after, sequence
 
 FAST = {"host_delay": 0.0, "backoff": 0.01, "deadline": 10.0, "max_attempts": 2}
@@ -445,7 +445,7 @@ def test_403_404_and_refused_sources_are_recovered_from_the_archive_and_verified
 
 
 def capture_page(archive: Path, capture_id: int) -> str:
-    from citearchive.browse import make_datasette
+    from citearchive.browse.serve import make_datasette
 
     async def get() -> str:
         response = await make_datasette(archive).client.get(f"/-/citearchive/capture/{capture_id}")

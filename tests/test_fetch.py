@@ -20,9 +20,9 @@ from email.utils import format_datetime
 
 import pytest
 
+from citearchive.capture.fetch import ACCEPT, FetchResult, fetch, make_client
+from citearchive.capture.politeness import HostLimiter, parse_retry_after
 from citearchive.config import Settings
-from citearchive.fetch import ACCEPT, FetchResult, fetch, make_client
-from citearchive.politeness import HostLimiter, parse_retry_after
 from localserver import (
     Handler,
     LocalServer,

@@ -23,12 +23,13 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
-from citearchive import fixity, warcrecord
-from citearchive.capture import fetch_sources
+from citearchive.archive.store import Archive
+from citearchive.capture.pipeline import fetch_sources
 from citearchive.config import resolve_settings
-from citearchive.fixity import FixityResult, check_fixity
-from citearchive.manifest import parse_manifest
-from citearchive.store import Archive
+from citearchive.sources.manifest import parse_manifest
+from citearchive.verify import fixity
+from citearchive.verify.fixity import FixityResult, check_fixity
+from citearchive.warc import record
 from localserver import LocalServer, redirect, respond, sequence
 
 FAST = {"host_delay": 0.0, "backoff": 0.01, "deadline": 10.0, "max_attempts": 1}
@@ -380,8 +381,8 @@ def test_both_inflaters_and_tiny_chunks_agree(
     archive: Archive, inflater: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Headers split across chunks, many small reads: the same verdicts either way."""
-    monkeypatch.setattr(warcrecord, "READ_CHUNK", 7)
-    monkeypatch.setattr(warcrecord, "OUT_CHUNK", 5)
+    monkeypatch.setattr(record, "READ_CHUNK", 7)
+    monkeypatch.setattr(record, "OUT_CHUNK", 5)
     assert all(r.ok for r in results(archive).values())
     target = one(archive, "fn2")
     with archive.db.conn:
@@ -407,7 +408,7 @@ def test_both_inflaters_and_tiny_chunks_agree(
 )
 def test_digest_header_forms(form: Any, holds: bool) -> None:
     raw = hashlib.sha1(b"payload").digest()
-    digest = warcrecord._Digest("sha1:" + form(raw))
+    digest = record._Digest("sha1:" + form(raw))
     digest.hash.update(b"payload")
     assert digest.holds() is holds
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from citearchive.errors import CommentaryError, ManifestError
-from citearchive.importer import import_commentary
-from citearchive.manifest import load_manifest
+from citearchive.sources.importer import import_commentary
+from citearchive.sources.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "commentary"

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from citearchive.capture import fetch_sources
+from citearchive.archive.store import Archive
+from citearchive.capture.pipeline import fetch_sources
 from citearchive.config import resolve_settings
-from citearchive.live import classify, same_place, text_change
-from citearchive.manifest import parse_manifest
-from citearchive.store import Archive
-from citearchive.verify import VerifyReport, verify_archive
+from citearchive.sources.manifest import parse_manifest
+from citearchive.verify.live import classify, same_place, text_change
+from citearchive.verify.run import VerifyReport, verify_archive
 from localserver import LocalServer, redirect, respond, sequence
 
 FAST = resolve_settings({"host_delay": 0.0, "backoff": 0.01, "deadline": 10.0, "max_attempts": 1})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from citearchive.errors import ManifestError
-from citearchive.manifest import load_manifest, parse_manifest
+from citearchive.sources.manifest import load_manifest, parse_manifest
 
 GOOD = """\
 [settings]
@@ -176,7 +176,7 @@ def test_missing_file_and_bad_encoding(tmp_path: Path) -> None:
 def test_bad_settings_change_nothing_in_the_archive(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from citearchive.cli import app
+    from citearchive.cli.app import app
 
     path = tmp_path / "sources.toml"
     path.write_text(GOOD.replace("concurrency = 4", "warc_gzip_level = 99"), encoding="utf-8")
@@ -219,7 +219,7 @@ def test_international_domain_names_are_fine() -> None:
 
 
 def test_full_width_host_is_mapped_as_browsers_do() -> None:
-    from citearchive.fetch import request_url, url_problem
+    from citearchive.sources.urls import request_url, url_problem
 
     url = "https://ＥＸＡＭＰＬＥ.com/記事"
     assert url_problem(url) is None

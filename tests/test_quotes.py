@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from citearchive.quotes import APPROX_MIN_SCORE, CONTEXT_CHARS, anchor, fold, normalize
+from citearchive.verify.quotes import APPROX_MIN_SCORE, CONTEXT_CHARS, anchor, fold, normalize
 
 JA = (
     "2025年8月15日、米露首脳会談がアラスカ州アンカレッジで行われた。会談後、両首脳は共同記者\n"

@@ -16,11 +16,11 @@ from bs4 import BeautifulSoup
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from citearchive.archive.store import Archive
+from citearchive.capture.import_warc import import_warcs
 from citearchive.errors import ArchiveError
-from citearchive.manifest import Manifest, parse_manifest
-from citearchive.robustlinks import export_robust_links
-from citearchive.store import Archive
-from citearchive.warcimport import import_warcs
+from citearchive.export.robustlinks import export_robust_links
+from citearchive.sources.manifest import Manifest, parse_manifest
 
 PAGE = (
     "<html><head><title>{title}</title></head><body><article><h1>{title}</h1><p>{text} "

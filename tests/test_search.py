@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from citearchive.cli import app
-from citearchive.search import fts_expression, search, terms
-from citearchive.store import Archive
+from citearchive.archive.search import fts_expression, search, terms
+from citearchive.archive.store import Archive
+from citearchive.cli.app import app
 
 JA = "ロシアとウクライナの停戦をめぐる会談がアンカレッジで行われた。ＮＡＴＯ諸国はｶﾞｲﾄﾞﾗｲﾝを示した。"
 RU = "В ходе переговоров стороны обсудили гарантии безопасности, но ещё не договорились."

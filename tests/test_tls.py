@@ -10,8 +10,8 @@ import asyncio
 import hashlib
 import ssl
 
+from citearchive.capture.fetch import FetchResult, fetch, make_client
 from citearchive.config import Settings
-from citearchive.fetch import FetchResult, fetch, make_client
 from localserver import LocalServer, local_ca, redirect, respond, tls_server
 
 __all__ = ["local_ca", "tls_server"]  # fixtures, imported for pytest

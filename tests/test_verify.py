@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from citearchive.capture import fetch_sources
+from citearchive.archive.store import Archive, quote_id
+from citearchive.capture.pipeline import fetch_sources
 from citearchive.config import resolve_settings
 from citearchive.errors import ArchiveError
-from citearchive.manifest import Claim, Manifest, parse_manifest
-from citearchive.status import source_status
-from citearchive.store import Archive, quote_id
-from citearchive.verify import FAILING, VerifyReport, format_report, verify_archive
+from citearchive.sources.manifest import Claim, Manifest, parse_manifest
+from citearchive.verify.run import FAILING, VerifyReport, format_report, verify_archive
+from citearchive.verify.status import source_status
 from localserver import LocalServer, respond, sequence
 
 FAST = resolve_settings({"host_delay": 0.0, "backoff": 0.01, "deadline": 10.0, "max_attempts": 1})

@@ -24,13 +24,13 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.timeutils import iso_date_to_timestamp
 
-from citearchive.capture import fetch_sources
+from citearchive.archive.store import Archive
+from citearchive.capture.import_warc import import_warcs
+from citearchive.capture.pipeline import fetch_sources
 from citearchive.config import resolve_settings
 from citearchive.errors import ArchiveError
-from citearchive.manifest import Manifest, parse_manifest
-from citearchive.store import Archive
-from citearchive.wacz import WACZ_VERSION, export_wacz, surt
-from citearchive.warcimport import import_warcs
+from citearchive.export.wacz import WACZ_VERSION, export_wacz, surt
+from citearchive.sources.manifest import Manifest, parse_manifest
 from localserver import LocalServer, redirect, respond
 
 PAGE = (

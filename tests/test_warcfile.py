@@ -10,7 +10,7 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
-from citearchive.warcfile import WarcFile, complete_length, recover_open_files
+from citearchive.warc.writer import WarcFile, complete_length, recover_open_files
 
 
 def _response(w: WarcFile, i: int, body: bytes):

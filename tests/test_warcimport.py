@@ -24,12 +24,12 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from citearchive.archive.store import Archive
+from citearchive.capture.import_warc import import_warcs, match_key
 from citearchive.errors import ArchiveLockedError, CitearchiveError, WarcImportError
-from citearchive.fixity import check_fixity
-from citearchive.manifest import Manifest, parse_manifest
-from citearchive.store import Archive
-from citearchive.verify import verify_archive
-from citearchive.warcimport import import_warcs, match_key
+from citearchive.sources.manifest import Manifest, parse_manifest
+from citearchive.verify.fixity import check_fixity
+from citearchive.verify.run import verify_archive
 from localserver import LocalServer, redirect, respond
 
 WGET = shutil.which(os.environ.get("CITEARCHIVE_WGET", "wget"))
@@ -374,7 +374,7 @@ def test_the_archive_lock_is_held(tmp_path: Path) -> None:
     Archive.open(root).close()
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys; from citearchive.store import Archive\n"
+         "import sys; from citearchive.archive.store import Archive\n"
          f"a = Archive.open({str(root)!r})\n"
          "with a.locked():\n    print('locked', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

@@ -1,5 +1,5 @@
 """`python -m citearchive` runs the command line."""
 
-from .cli import app
+from .cli.app import app
 
 app(prog_name="citearchive")

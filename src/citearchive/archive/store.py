@@ -27,12 +27,12 @@ from typing import Any
 
 import sqlite_utils
 
-from . import __version__
-from .errors import ArchiveError, ArchiveLockedError
-from .manifest import Manifest
+from .. import __version__
+from ..errors import ArchiveError, ArchiveLockedError
+from ..sources.manifest import Manifest
+from ..warc.writer import WarcFile, recover_open_files
 from .search import fold
 from .views import create_views
-from .warcfile import WarcFile, recover_open_files
 
 DB_NAME = "citearchive.db"
 WARC_DIR = "warc"

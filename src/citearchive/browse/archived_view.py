@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from datasette.utils.asgi import NotFound, Response
 from datasette.views.base import DatasetteError
 
-from .errors import ArchiveError
-from .store import WARC_DIR, safe_warc_name
-from .warcrecord import RecordError, Wanted, read_record
+from ..archive.store import WARC_DIR, safe_warc_name
+from ..errors import ArchiveError
+from ..warc.record import RecordError, Wanted, read_record
 
 if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
     from datasette.database import Database

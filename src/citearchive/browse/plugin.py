@@ -1,6 +1,6 @@
 """The citearchive Datasette plugin: search functions, the capture page, the archived view.
 
-Registered through the ``datasette`` entry point (``citearchive = "citearchive.datasette_plugin"``)
+Registered through the ``datasette`` entry point (``citearchive = "citearchive.plugin"``)
 or by :func:`register` (what ``citearchive serve`` and the tests do). It adds:
 
 - ``prepare_connection``: the SQL functions of :mod:`citearchive.search` (so the canned
@@ -20,6 +20,7 @@ Everything a page shows from the archive is escaped by Jinja's autoescape.
 from __future__ import annotations
 
 import json
+import sys
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,9 +31,9 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Request, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
+from ..archive.search import register_functions, snippet
 from .archived_view import archived_response
-from .browse import canned_queries_for_archive
-from .search import register_functions, snippet
+from .metadata import canned_queries_for_archive
 
 if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
     from datasette.app import Datasette
@@ -69,20 +70,18 @@ def register() -> None:
     """Register this plugin with Datasette's plugin manager (once per process)."""
     from datasette.plugins import pm
 
-    from . import datasette_plugin
-
-    if not pm.is_registered(datasette_plugin):
-        pm.register(datasette_plugin, name="citearchive")
+    this = sys.modules[__name__]
+    if not pm.is_registered(this):
+        pm.register(this, name="citearchive")
 
 
 def unregister() -> None:
     """Undo :func:`register` (tests use it to check plain Datasette)."""
     from datasette.plugins import pm
 
-    from . import datasette_plugin
-
-    if pm.is_registered(datasette_plugin):
-        pm.unregister(datasette_plugin)
+    this = sys.modules[__name__]
+    if pm.is_registered(this):
+        pm.unregister(this)
 
 
 def capture_path(capture_id: int) -> str:

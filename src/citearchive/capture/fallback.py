@@ -38,10 +38,10 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 
-from .config import Settings
+from ..config import Settings
+from ..sources.manifest import Manifest, Source
+from ..warc.httpmeta import decode_headers, describe_error, header_value
 from .fetch import REDIRECT_STATUSES, FetchResult
-from .httpmeta import decode_headers, describe_error, header_value
-from .manifest import Manifest, Source
 from .memento import (
     REPLAY_URL,
     Memento,

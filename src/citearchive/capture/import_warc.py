@@ -40,15 +40,12 @@ from urllib.parse import urldefrag, urljoin
 
 from warcio.statusandheaders import StatusAndHeaders
 
-from . import __version__
-from .adapters import normalize_url
-from .config import resolve_settings
-from .errors import WarcImportError
-from .extract import Extraction
-from .manifest import Manifest, Source
-from .store import Archive
-from .warcfile import RecordLocation, WarcFile
-from .warcread import (
+from .. import __version__
+from ..archive.store import Archive
+from ..config import resolve_settings
+from ..errors import WarcImportError
+from ..sources.manifest import Manifest, Source
+from ..warc.reader import (
     HttpMessage,
     Part,
     Rec,
@@ -57,6 +54,9 @@ from .warcread import (
     parts_of,
     scan,
 )
+from ..warc.writer import RecordLocation, WarcFile
+from .adapters import normalize_url
+from .extract import Extraction
 from .workers import extract_job, extraction_pool, pool_shutdown
 
 METHOD = "import"

@@ -24,10 +24,13 @@ from typing import Any
 
 import httpx
 
-from . import __version__
+from .. import __version__
+from ..archive.store import Archive, utcnow
+from ..config import Settings, resolve_settings
+from ..errors import UsageError
+from ..sources.manifest import Manifest, Source
+from ..warc.writer import RecordLocation, WarcFile
 from .adapters import adapter_for
-from .config import Settings, resolve_settings
-from .errors import UsageError
 from .exchange_records import exchange_records, iso, warc_payload_digest
 from .extract import Extraction
 from .fallback import (
@@ -38,10 +41,7 @@ from .fallback import (
     memento_columns,
 )
 from .fetch import FetchResult, HostLimiter, fetch, make_client
-from .manifest import Manifest, Source
 from .memento import Memento, Target, choose_mementos, raw_memento_url
-from .store import Archive, utcnow
-from .warcfile import RecordLocation, WarcFile
 from .workers import extract_job, extraction_pool, pool_shutdown
 
 FLUSH_EVERY_ROWS = 50

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-from .config import Settings
+from ..config import Settings
 
 # Statuses that say "try again later" rather than "no".
 RETRY_STATUSES = frozenset({429, 502, 503, 504})

@@ -17,8 +17,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__
-from .cli_common import (
+from .. import __version__
+from ..config import resolve_settings
+from ..errors import UsageError
+from .common import (
     ArchiveOpt,
     JsonOpt,
     ProgressOpt,
@@ -29,9 +31,7 @@ from .cli_common import (
     print_json,
     short,
 )
-from .cli_exchange import export_app, import_warc
-from .config import resolve_settings
-from .errors import UsageError
+from .exchange import export_app, import_warc
 
 app = typer.Typer(
     name="citearchive",
@@ -77,7 +77,7 @@ def check(sources: SourcesOpt = Path("sources.toml"), as_json: JsonOpt = False) 
     Exit 0 when the file is valid, 2 with a one-line error naming file:line and field
     when it is not.
     """
-    from .manifest import load_manifest
+    from ..sources.manifest import load_manifest
 
     summary = load_manifest(sources).summary()
     if as_json:
@@ -116,7 +116,7 @@ def import_(
     Citation lint warnings (markers without footnotes, unreferenced footnotes, reused
     markers, numbering gaps) are printed; exit code 1 when there are any.
     """
-    from .importer import import_commentary
+    from ..sources.importer import import_commentary
 
     report = import_commentary(commentary, output, document_id=document_id)
     if as_json:
@@ -180,8 +180,8 @@ def fetch(
     is looked for in web archives (Memento, Wayback) unless --no-fallback. Exit 1 when
     any source failed.
     """
-    from .capture import SourceOutcome, fetch_sources
-    from .manifest import load_manifest
+    from ..capture.pipeline import SourceOutcome, fetch_sources
+    from ..sources.manifest import load_manifest
 
     manifest = load_manifest(sources)
     settings = resolve_settings(
@@ -276,8 +276,8 @@ def verify(
     Lint: the commentary's citation lint. Every result is stored in the checks table.
     Exit 0 when everything held, 1 when anything failed.
     """
-    from .manifest import load_manifest
-    from .verify import format_report, verify_archive
+    from ..sources.manifest import load_manifest
+    from ..verify.run import format_report, verify_archive
 
     manifest = load_manifest(sources)
     show = (not as_json and err.is_terminal) if progress is None else progress
@@ -325,9 +325,9 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Per source: footnote(s), URL, last capture, last verify verdict."""
-    from .manifest import load_manifest
-    from .status import source_status
-    from .store import Archive
+    from ..archive.store import Archive
+    from ..sources.manifest import load_manifest
+    from ..verify.status import source_status
 
     manifest = load_manifest(sources)
     Archive.open(archive, create=False).close()  # a mistyped --archive is an error, not news
@@ -373,7 +373,7 @@ def serve(
     from the WARC record with scripts and network access blocked. Restart it after
     `citearchive fetch` or `citearchive verify` to see new rows.
     """
-    from .browse import serve as run
+    from ..browse.serve import serve as run
 
     run(
         archive, host=host, port=port,
@@ -393,9 +393,9 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search the archived text (Japanese, Russian, English; two-character terms work)."""
-    from .search import search as run_search
-    from .search import terms
-    from .store import Archive
+    from ..archive.search import search as run_search
+    from ..archive.search import terms
+    from ..archive.store import Archive
 
     if not terms(query):
         raise UsageError('the search query is empty: give a word, or "a phrase"')

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_common import (
+from .common import (
     ArchiveOpt,
     JsonOpt,
     SourcesOpt,
@@ -41,8 +41,8 @@ def import_warc(
     original WARC-Date kept. Records imported before are skipped. Exit 1 when no record
     matched a source; 2 when a file is not a readable WARC or WACZ (nothing is imported).
     """
-    from .manifest import load_manifest
-    from .warcimport import import_warcs
+    from ..capture.import_warc import import_warcs
+    from ..sources.manifest import load_manifest
 
     report = import_warcs(load_manifest(sources), archive, files)
     if as_json:
@@ -109,8 +109,8 @@ def export_wacz_(
     The WACZ holds the archive's WARC files, a CDXJ index, pages.jsonl (one page per good
     capture, with its extracted text) and datapackage.json with the sha256 of every file.
     """
-    from .manifest import load_manifest
-    from .wacz import export_wacz
+    from ..export.wacz import export_wacz
+    from ..sources.manifest import load_manifest
 
     manifest = load_manifest(sources) if sources.exists() else None
     path = export_wacz(archive, output, manifest=manifest)
@@ -148,8 +148,8 @@ def export_robust_links_(
     writes the sources as CSL-JSON for Zotero and other reference managers. Exit 1 when a
     source has no archived copy to link to.
     """
-    from .manifest import load_manifest
-    from .robustlinks import export_robust_links
+    from ..export.robustlinks import export_robust_links
+    from ..sources.manifest import load_manifest
 
     result = export_robust_links(load_manifest(sources), archive, base_url=base_url)
     output.write_text(result.html, encoding="utf-8")

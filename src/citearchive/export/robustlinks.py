@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .manifest import Document, Footnote, Manifest, Source
-from .store import Archive
+from ..archive.store import Archive
+from ..sources.manifest import Document, Footnote, Manifest, Source
 
 CAPTURE_PATH = "/-/citearchive/capture/{id}"  # datasette_plugin.capture_path
 ARCHIVED_PATH = "/-/citearchive/archived/{id}"  # datasette_plugin.archived_path

@@ -33,10 +33,10 @@ from urllib.parse import quote, urlsplit
 from warcio.archiveiterator import ArchiveIterator
 from warcio.timeutils import iso_date_to_timestamp
 
-from . import __version__
-from .errors import ArchiveError
-from .manifest import Manifest
-from .store import Archive
+from .. import __version__
+from ..archive.store import Archive
+from ..errors import ArchiveError
+from ..sources.manifest import Manifest
 
 WACZ_VERSION = "1.1.1"
 INDEX_PATH = "indexes/index.cdx"

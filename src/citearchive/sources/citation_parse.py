@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import PreformattedString
 
-from .errors import CommentaryError
+from ..errors import CommentaryError
 from .sentences import (
     AUTOLINK_RE,
     EMPHASIS_RE,

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import CommentaryError
 from .citation_parse import html_to_lines, parse_citation
-from .errors import CommentaryError
 from .sentences import (
     MARKER_RE,
     Block,

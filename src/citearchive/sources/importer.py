@@ -25,8 +25,8 @@ import tomlkit.exceptions
 from tomlkit.items import AoT, Array, Comment, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
+from ..errors import CommentaryError, ManifestError
 from .commentary import Commentary, FootnoteDef, LintWarning, read_commentary
-from .errors import CommentaryError, ManifestError
 
 HEADER = """\
 sources.toml: the sources cited by a commentary, for citearchive.

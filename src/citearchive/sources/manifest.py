@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ENDPOINT_SETTINGS, SETTING_NAMES, SETTING_RANGES, SETTING_TYPES
-from .errors import ManifestError
-from .fetch import short_url, url_problem
+from ..config import ENDPOINT_SETTINGS, SETTING_NAMES, SETTING_RANGES, SETTING_TYPES
+from ..errors import ManifestError
 from .languages import ISO_639_1
+from .urls import short_url, url_problem
 
 MAX_FOOTNOTE = 100_000  # footnote numbers beyond this are typos, not footnotes
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

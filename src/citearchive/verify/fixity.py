@@ -43,10 +43,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import ArchiveError
-from .extract import text_sha256
-from .store import WARC_DIR, Archive
-from .warcrecord import Readable, RecordError, RecordFacts, Wanted, read_record
+from ..archive.store import WARC_DIR, Archive
+from ..capture.extract import text_sha256
+from ..errors import ArchiveError
+from ..warc.record import Readable, RecordError, RecordFacts, Wanted, read_record
 
 PAGE_ROWS = 1000  # capture rows fetched from the index at a time
 READERS = 2  # records read (inflated, parsed, hashed) at once, each in its own thread

@@ -33,12 +33,12 @@ from typing import Any
 import httpx
 from rapidfuzz import fuzz
 
-from .adapters import normalize_url
-from .capture import fetch_sources
-from .config import Settings
-from .manifest import Manifest, Source
+from ..archive.store import Archive
+from ..capture.adapters import normalize_url
+from ..capture.pipeline import fetch_sources
+from ..config import Settings
+from ..sources.manifest import Manifest, Source
 from .quotes import anchor, normalize, quote_detail, quote_rows
-from .store import Archive
 
 GONE = frozenset({404, 410})
 BLOCKED = frozenset({401, 403, 429, 451})

@@ -39,7 +39,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from .store import Archive, utcnow
+from ..archive.store import Archive, utcnow
 
 CONTEXT_CHARS = 32  # characters of prefix/suffix kept around an anchored quote
 APPROX_MIN_SCORE = 75.0  # an approximate match has at most 25% of the quote's length in edits

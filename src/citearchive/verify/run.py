@@ -38,14 +38,14 @@ from typing import Any
 
 import httpx
 
-from .commentary import lint, read_commentary
-from .config import Settings, resolve_settings
-from .errors import CitearchiveError
+from ..archive.store import Archive, claim_id, utcnow
+from ..config import Settings, resolve_settings
+from ..errors import CitearchiveError
+from ..sources.commentary import lint, read_commentary
+from ..sources.manifest import Manifest, Source
 from .fixity import check_fixity
 from .live import live_checks, refetch
-from .manifest import Manifest, Source
 from .quotes import best_anchor, normalize, quote_detail, quote_rows, remember_context
-from .store import Archive, claim_id, utcnow
 
 FAILING = frozenset(
     {"failed", "not-found", "no-capture", "changed", "moved", "gone", "blocked", "unreachable"}

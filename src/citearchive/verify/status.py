@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .manifest import Manifest, Source
-from .store import DB_NAME, Archive
-from .verify import FAILING
+from ..archive.store import DB_NAME, Archive
+from ..sources.manifest import Manifest, Source
+from .run import FAILING
 
 
 @dataclass

@@ -21,7 +21,7 @@ from typing import Any, overload
 
 import httpx
 
-from .config import Settings
+from ..config import Settings
 
 try:  # brotli is optional: decoded only when the library can bound its output
     _brotli: Any = importlib.import_module("brotli")

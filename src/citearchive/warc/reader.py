@@ -30,7 +30,7 @@ from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
-from .errors import WarcImportError
+from ..errors import WarcImportError
 from .httpmeta import ContentDecoder, DecodeError
 
 READ_CHUNK = 1 << 16

@@ -23,6 +23,12 @@ def _block_after(heading: str) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in block.group(1).splitlines() if line.strip()]
 
 
+def _python_after(heading: str) -> str:
+    block = re.search(r"```python\n(.*?)```", README.split(heading, 1)[1], re.S)
+    assert block, f"no python block after {heading!r}"
+    return block.group(1)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -64,6 +70,11 @@ def test_offline_walkthrough_runs_as_written(tmp_path: Path) -> None:
                                   capture_output=True, text=True, timeout=180)  # fmt: skip
             assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
             outputs[argv[1]] = done.stdout
+        api = _python_after("## Architecture")
+        done = subprocess.run([sys.executable, "-c", api], cwd=work, capture_output=True,
+                              text=True, timeout=180)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        outputs["api"] = done.stdout
     finally:
         server.terminate()
         server.wait()
@@ -73,6 +84,7 @@ def test_offline_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert outputs["status"].count("captured") == 4
     assert "fn1" in outputs["search"] and "fn4" in outputs["search"]  # HTML and the PDF
     assert "停戦" in outputs["serve"]
+    assert "all checks held" in outputs["api"] and "fn1" in outputs["api"]
 
 
 def _wait_for(url: str, timeout: float = 20) -> str:

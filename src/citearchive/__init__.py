@@ -1,9 +1,10 @@
 """citearchive: archive every source a commentary cites, and prove it later.
 
 The public API is listed in ``__all__``; names load lazily (``import citearchive`` stays
-cheap for the CLI), each from the module of its pipeline stage:
+cheap for the CLI), each from the folder of its stage of the loop:
 
-    manifest -> commentary/importer -> fetch/adapters -> extract -> store -> verify
+    sources (sources.toml, import) -> capture (fetch, extract) -> warc + archive (the
+    records and the index) -> verify -> browse / export; cli is the command over them all
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The archived view: a capture's payload as captured, served inert.
 
-What ``/-/citearchive/archived/<id>`` (routed by :mod:`citearchive.datasette_plugin`)
+What ``/-/citearchive/archived/<id>`` (routed by :mod:`citearchive.browse.plugin`)
 answers: the payload of the capture's WARC record (for a revisit, the original's payload),
-read by the reader fixity uses (:func:`citearchive.warcrecord.read_record`: the record
+read by the reader fixity uses (:func:`citearchive.warc.record.read_record`: the record
 must be the capture's own, by ``WARC-Record-ID``; Content-Encoding undone as at capture),
 served with the archived Content-Type under a Content-Security-Policy that runs no script
 and loads nothing (archived pages are hostile input: scripts, forms, trackers, live-web
@@ -76,7 +76,7 @@ def read_payload(
 ) -> ArchivedPayload:
     """The response record a capture row points at, its body decoded as at capture.
 
-    Read with :func:`citearchive.warcrecord.read_record`, as fixity reads it: refused
+    Read with :func:`citearchive.warc.record.read_record`, as fixity reads it: refused
     (ArchivedRecordError) when it is not the row's own record (``record_id``), is
     damaged, or its Content-Encoding cannot be undone. The body is the bytes whose
     sha256 is ``captures.payload_sha256``.

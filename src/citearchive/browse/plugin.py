@@ -3,13 +3,13 @@
 Registered through the ``datasette`` entry point (``citearchive = "citearchive.plugin"``)
 or by :func:`register` (what ``citearchive serve`` and the tests do). It adds:
 
-- ``prepare_connection``: the SQL functions of :mod:`citearchive.search` (so the canned
+- ``prepare_connection``: the SQL functions of :mod:`citearchive.archive.search` (so the canned
   query "Search archived text" runs the same search as ``citearchive search``) and
   ``citearchive_snippet(text, q)``.
 - ``/-/citearchive/capture/<id>`` (and ``.json``): one capture: its source, provenance
   (status, redirects, headers, IP, certificate), hashes, verdicts and extracted text.
 - ``/-/citearchive/archived/<id>``: the archived payload as captured, served inert by
-  :mod:`citearchive.archived_view` (read from the WARC record as fixity reads it, under
+  :mod:`citearchive.browse.archived_view` (read from the WARC record as fixity reads it, under
   a Content-Security-Policy that runs no script and loads nothing).
 - links from ``capture_id`` cells to the capture page, menu links, and security headers on
   every response.
@@ -364,7 +364,7 @@ async def capture_page(datasette: Datasette, request: Request) -> Response:
 async def archived_page(datasette: Datasette, request: Request) -> Response:
     """``/-/citearchive/archived/<id>``: the payload as captured, made inert.
 
-    Served by :func:`citearchive.archived_view.archived_response`; ``?download=1`` serves
+    Served by :func:`citearchive.browse.archived_view.archived_response`; ``?download=1`` serves
     it as an attachment instead, to save the file as captured.
     """
     db = await _archive_db(datasette, request)

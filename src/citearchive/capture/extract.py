@@ -9,14 +9,14 @@ What each kind of document goes through:
 - the kind is sniffed first (:func:`sniff_kind`): a ``%PDF-`` body is a PDF and
   a body starting with ``<!doctype html``/``<html`` is HTML whatever the header
   says; known binary signatures are "other"; otherwise the Content-Type decides.
-- HTML: decoded by :func:`citearchive.charset.decode_html` (its docstring gives
+- HTML: decoded by :func:`citearchive.capture.charset.decode_html` (its docstring gives
   the charset order); main text from ``trafilatura.extract`` with default
   options (plain text), then ``favor_recall=True``, then the page's visible
   text. Title, author and date are read cheaply from ``<head>`` meta tags,
   JSON-LD, microdata, ``<time datetime>`` and the URL (about 0.5 ms a page;
   trafilatura's full metadata extraction, ~20 ms, would nearly double the cost
   of a page; see ``benchmarks/extract_bench.py``).
-- PDF: :func:`citearchive.pdftext.read_pdf` (pdfminer.six, capped).
+- PDF: :func:`citearchive.capture.pdftext.read_pdf` (pdfminer.six, capped).
 - plain text: decoded like HTML minus ``<meta>``; the text is the document.
 - anything else (images, archives, octet-stream): ``kind="other"``, no text.
 

@@ -13,7 +13,7 @@ is looked up in web archives, and the copy found is captured like any page, as m
 
 Which memento: the one closest to the footnote's access date ("accessed …", 「閲覧日」,
 «дата обращения»), else the first on or after the source's publication date, else the
-newest (:func:`fallback_target`; the formats and the choice are :mod:`citearchive.memento`).
+newest (:func:`fallback_target`; the formats and the choice are :mod:`citearchive.capture.memento`).
 Wayback-style replay URLs are fetched in raw mode (``/web/<ts>id_/<url>``: the page as
 archived, without the replay banner); a banner that is there anyway is cut before
 extraction.

@@ -3,7 +3,7 @@
 A browser-based recorder (for pages that need JavaScript or a login), ``wget
 --warc-file``, browsertrix-crawler or an institution's crawler writes WARC (or WACZ)
 files. Their response records are matched to the manifest's sources by URL, normalized
-as :func:`~citearchive.adapters.normalize_url` does and with http and https taken as one,
+as :func:`~citearchive.capture.adapters.normalize_url` does and with http and https taken as one,
 and each match becomes a capture with method ``import``:
 
 - the records are *copied* into the archive's own run WARC (the archive's WARC files are
@@ -13,12 +13,12 @@ and each match becomes a capture with method ``import``:
   full response it stands for;
 - ``payload_sha256`` is the digest of the body with chunking and Content-Encoding undone,
   by the same decoder as a live capture and fixity use; the text is extracted as
-  ``fetch`` extracts it (:func:`citearchive.workers.extract_job`);
+  ``fetch`` extracts it (:func:`citearchive.capture.workers.extract_job`);
 - the original ``WARC-Date`` becomes ``fetched_at``; ``imported_from`` names the file
   (``crawl.wacz#archive/data.warc.gz`` inside a WACZ) and ``imported_record_id`` the
   original record.
 
-Every input is read through once and checked (:mod:`citearchive.warcread`: a WARC, not
+Every input is read through once and checked (:mod:`citearchive.warc.reader`: a WARC, not
 truncated, whole gzip members) before anything in the archive changes: bad input is a
 :class:`~citearchive.errors.WarcImportError` naming the file, and the archive is
 untouched. A record already imported (same source, same payload, same date) is skipped,

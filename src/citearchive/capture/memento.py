@@ -1,6 +1,6 @@
 """Memento (RFC 7089) and Wayback formats: what the archives say, and which copy to take.
 
-Pure functions, no network (the lookups are :mod:`citearchive.fallback`):
+Pure functions, no network (the lookups are :mod:`citearchive.capture.fallback`):
 
 - :func:`parse_link_format` reads a TimeMap (``application/link-format``, RFC 6690) or a
   ``Link`` header (RFC 8288): ``<uri>; rel="first memento"; datetime="Tue, 20 Jun 2000 …"``;

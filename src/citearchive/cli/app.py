@@ -415,7 +415,7 @@ def search(
         raise typer.Exit(1)
 
 
-# --- interchange (cli_exchange.py) ---------------------------------------------------------
+# --- interchange (cli/exchange.py) ---------------------------------------------------------
 
 app.command("import-warc")(import_warc)
 app.add_typer(export_app, name="export")

@@ -31,8 +31,8 @@ from typing import Any
 from ..archive.store import Archive
 from ..sources.manifest import Document, Footnote, Manifest, Source
 
-CAPTURE_PATH = "/-/citearchive/capture/{id}"  # datasette_plugin.capture_path
-ARCHIVED_PATH = "/-/citearchive/archived/{id}"  # datasette_plugin.archived_path
+CAPTURE_PATH = "/-/citearchive/capture/{id}"  # browse.plugin.capture_path
+ARCHIVED_PATH = "/-/citearchive/archived/{id}"  # browse.plugin.archived_path
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _URL_ENDS = r"(?![\w/?#=%~+&-])"  # the URL in a footnote's text is not a longer one's prefix
 _SAFE_URL = re.compile(r"^(https?://|/)", re.IGNORECASE)

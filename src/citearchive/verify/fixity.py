@@ -7,7 +7,7 @@ WARC-Payload-Digest, WARC-Record-ID). A failed capture that left no record (a re
 connection) has nothing to check and is not reported.
 
 For each capture row with a WARC location the record is read back at its stored
-file/offset/length (:func:`citearchive.warcrecord.read_record`, the reader the archived
+file/offset/length (:func:`citearchive.warc.record.read_record`, the reader the archived
 view uses too) and checked:
 
 - the bytes at ``warc_offset`` are exactly one gzip member of ``warc_length`` bytes
@@ -16,12 +16,12 @@ view uses too) and checked:
   (``response``, or ``revisit`` when the row is a revisit);
 - the record's ``WARC-Block-Digest`` and ``WARC-Payload-Digest`` hold, and the payload
   digest is the one the index recorded;
-- the HTTP body, decoded as at capture time (:mod:`citearchive.warcrecord`), hashes to the
+- the HTTP body, decoded as at capture time (:mod:`citearchive.warc.record`), hashes to the
   row's ``payload_sha256`` (a row whose hash was edited fails here);
 - a revisit's original capture exists, is the record the revisit refers to, carries the
   same payload digest and itself passes;
 - the extracted text (what quotes are matched against and searches find) hashes to the
-  row's ``text_sha256`` (:func:`citearchive.extract.text_sha256`), so an edit to
+  row's ``text_sha256`` (:func:`citearchive.capture.extract.text_sha256`), so an edit to
   ``captures.text`` fails here too;
 - the WARC file name stays inside ``warc/`` (a name such as ``../../etc/passwd`` fails).
 

@@ -2,21 +2,21 @@
 
 Offline (the default, no network):
 
-- **fixity** of every capture's WARC record (:mod:`citearchive.fixity`);
+- **fixity** of every capture's WARC record (:mod:`citearchive.verify.fixity`);
 - **traceability** of every claim: footnote defined, citing a source with a URL that has
   a successful, non-suspect capture with text whose record (and text) passed fixity --
   a capture fixity did not check is not evidence;
 - **quotes** anchored in each source's newest good capture of each URL captured for it
-  (cited URL, alternates, embeds; :mod:`citearchive.quotes`),
+  (cited URL, alternates, embeds; :mod:`citearchive.verify.quotes`),
   the context of the first anchoring stored so later captures are re-anchored by it;
-- **lint** of each commentary file (:func:`citearchive.commentary.lint`);
+- **lint** of each commentary file (:func:`citearchive.sources.commentary.lint`);
 - **fallback**: a source whose only sound captures are web archive copies (method
   ``memento``) is named, and every claim citing it says that it rests on an archived
   copy (:attr:`ClaimRow.fallback`, and a verdict such as "ok; rests on an archived copy
   (memento 2025-08-19)").
 
 With ``live=True`` every source is captured again and compared with its last good
-capture (:mod:`citearchive.live`), and every quote is re-anchored on the live text
+capture (:mod:`citearchive.verify.live`), and every quote is re-anchored on the live text
 (``unchecked``, not a failure, when the live page could not be read: the ``live`` check
 already fails for that source and gives the claim its verdict).
 

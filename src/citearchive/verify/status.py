@@ -1,7 +1,7 @@
 """``citearchive status``: per source, its footnotes, URL, last capture and last verdict.
 
 Read-only: it never creates an archive, and it reads the verdicts of the newest verify run
-that finished (see verify.py for how they are made).
+that finished (see run.py for how they are made).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ members are read one by one; each such stream is a :class:`Part`. :func:`scan` r
 part through once and checks it (a WARC, every record as long as its Content-Length
 says, the gzip data whole, CRCs included) and keeps the facts of each record, not its
 body: URL, date, ids, HTTP status, ``Location``, and the sha256 of the body with chunking
-and Content-Encoding undone (by :class:`~citearchive.httpmeta.ContentDecoder`, the
+and Content-Encoding undone (by :class:`~citearchive.warc.httpmeta.ContentDecoder`, the
 decoder of live captures and fixity). :func:`load` reads chosen records' bodies in a
 second pass.
 

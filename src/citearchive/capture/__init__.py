@@ -1,7 +1,9 @@
 """Capture: one URL becomes WARC records and a ``captures`` row.
 
-:mod:`.pipeline` runs a fetch over every source: :mod:`.fetch` makes the HTTP exchange
-(httpx, with caps on size and time), :mod:`.politeness` spaces requests per host,
+:mod:`.pipeline` runs a fetch over every source (:mod:`.rows` builds and commits the
+``captures`` rows, :mod:`.report` sums up the run): :mod:`.fetch` follows one URL's
+redirects and retries over httpx, :mod:`.body` reads each response under the caps into an
+:mod:`.exchange`, :mod:`.politeness` spaces requests per host and decides retries,
 :mod:`.adapters` knows sites (Telegram's embed view), :mod:`.fallback` and :mod:`.memento`
 find a web archive's copy when the live page fails, :mod:`.exchange_records` turns an
 exchange into WARC records, and :mod:`.workers` runs extraction (:mod:`.extract`,

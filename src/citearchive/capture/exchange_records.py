@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from .fetch import Exchange
+from .exchange import Exchange
 
 # WARC 1.1 WARC-Truncated values, by the error that cut the body.
 TRUNCATED_BY = {"too-large": "length", "deadline": "time", "timeout": "time"}

@@ -17,8 +17,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -28,77 +27,24 @@ from ..config import Settings
 from ..sources.urls import request_url, short_url, url_problem
 from ..warc.httpmeta import (
     ACCEPT_ENCODING,
-    ContentDecoder,
-    DecodeError,
     Failure,
     decode_headers,
     describe_error,
-    format_size,
     header_value,
-    tls_info,
 )
+from .body import read_body, read_head
+from .exchange import Exchange, FetchResult, utcnow
 from .politeness import (
     RETRY_STATUSES,
     HostLimiter,
     Sleep,
-    backoff_delay,
-    parse_retry_after,
+    retry_delay,
 )
 
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.8,*/*;q=0.7"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 __all__ = ["ACCEPT", "Exchange", "FetchResult", "HostLimiter", "fetch", "make_client"]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Exchange:
-    """One HTTP request/response pair: each redirect hop and each retry is one."""
-
-    url: str
-    method: str
-    request_headers: list[tuple[str, str]]  # as sent
-    http_version: str
-    status_code: int | None  # None when no response arrived
-    reason: str
-    response_headers: list[tuple[str, str]]  # as received: order and duplicates kept
-    # Bodies stay out of repr(): a 50 MB body must not become a 200 MB string in a log.
-    raw_body: bytes = field(repr=False)  # as on the wire after chunked decoding, still encoded
-    body: bytes = field(repr=False)  # Content-Encoding undone, at most settings.max_bytes
-    truncated: bool = False  # the body is incomplete: cut at the cap, deadline or disconnect
-    peer_ip: str | None = None  # the address actually connected to
-    tls: dict[str, Any] | None = None  # https only; see httpmeta.tls_info
-    started_at: datetime = field(default_factory=_utcnow)  # UTC, when the request was sent
-    error: str | None = None  # what went wrong on this exchange, in words
-    error_kind: str | None = None  # the same as a code (see FetchResult.error_kind)
-
-
-@dataclass
-class FetchResult:
-    """The outcome of one capture: the final answer plus every exchange that led to it."""
-
-    requested_url: str
-    final_url: str
-    exchanges: list[Exchange]
-    status_code: int | None
-    content_type: str | None
-    body: bytes = field(repr=False)  # final exchange's decoded body (b"" when no response)
-    error: str | None  # None = success: final status 2xx and the body complete
-    # "dns" | "refused" | "timeout" | "deadline" | "tls" | "http" | "too-large" | "decode"
-    # | "too-many-redirects" | "redirect-loop" | "network" | "invalid-url"
-    error_kind: str | None
-    redirects: list[dict[str, Any]] = field(default_factory=list)  # {"url","status","location"}
-    attempts: int = 0  # requests made, not counting redirect hops: 1 + number of retries
-    peer_ip: str | None = None
-    tls: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 def make_client(settings: Settings, *, verify: bool | ssl.SSLContext = True) -> httpx.AsyncClient:
@@ -127,7 +73,7 @@ async def fetch(
     *,
     limiter: HostLimiter | None = None,
     sleep: Sleep = asyncio.sleep,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
 ) -> FetchResult:
     """Capture ``url``: follow redirects, retry what is worth retrying, record everything.
 
@@ -235,33 +181,25 @@ class _Capture:
 
     def _retry_delay(self, exchange: Exchange, attempt: int) -> float | None:
         """Seconds to wait before retrying ``exchange``, or None not to retry (see ``note``)."""
-        self.note = None
+        retry_after = None
         if exchange.error is not None:
             if self.failure is None or not self.failure.retryable:
+                self.note = None
                 return None
-            server_wait = None
         elif exchange.status_code in RETRY_STATUSES:
             retry_after = header_value(exchange.response_headers, "retry-after")
-            server_wait = parse_retry_after(retry_after, self.now())
         else:
+            self.note = None
             return None
-        if attempt >= self.settings.max_attempts:
-            self.note = f"after {attempt} attempts"
-            return None
-        if server_wait is not None and server_wait > self.settings.max_retry_after:
-            self.note = (
-                f"server asked to retry after {server_wait:g} s, "
-                f"more than the {self.settings.max_retry_after:g} s allowed"
-            )
-            return None
-        delay = max(backoff_delay(self.settings, attempt), server_wait or 0.0)
-        if self.timer is not None:
-            when = self.timer.when()
-            left = when - asyncio.get_running_loop().time() if when is not None else None
-            if left is not None and delay >= left:
-                self.note = f"not retried: a {delay:g} s wait would pass the deadline"
-                return None
+        delay, self.note = retry_delay(
+            self.settings, attempt, retry_after, self.now(), self._time_left()
+        )
         return delay
+
+    def _time_left(self) -> float | None:
+        """Seconds until the deadline, or None when there is none."""
+        when = self.timer.when() if self.timer is not None else None
+        return None if when is None else when - asyncio.get_running_loop().time()
 
     # -- one exchange --------------------------------------------------------------------------
 
@@ -293,8 +231,10 @@ class _Capture:
                 exchange.started_at = self.now()
                 response = await self.client.send(request, stream=True)
                 stack.push_async_callback(response.aclose)
-                _read_head(response, exchange)
-                await self._read_body(response, exchange)
+                read_head(response, exchange)
+                failure = await read_body(response, exchange, self.settings.max_bytes)
+                if failure is not None:
+                    self._fail(exchange, failure)
         except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             self._fail(exchange, describe_error(exc, url, self.settings))
             exchange.truncated = exchange.status_code is not None
@@ -320,32 +260,6 @@ class _Capture:
             await stack.enter_async_context(limiter.slot(url))
         finally:
             self.timer.reschedule(loop.time() + left)
-
-    async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
-        """Stream the body into ``exchange``, stopping at the cap (raw or decoded)."""
-        cap = self.settings.max_bytes
-        raw, body = bytearray(), bytearray()
-        try:
-            decoder = ContentDecoder(header_value(exchange.response_headers, "content-encoding"))
-            async for chunk in response.aiter_raw():
-                if len(raw) + len(chunk) > cap:
-                    chunk = chunk[: cap - len(raw)]
-                    exchange.truncated = True
-                raw += chunk
-                room = cap - len(body)
-                decoded = decoder.decode(chunk, room + 1) if chunk else b""
-                if len(decoded) > room:
-                    decoded, exchange.truncated = decoded[:room], True
-                body += decoded
-                if exchange.truncated:
-                    words = f"body larger than the {format_size(cap)} cap"
-                    self._fail(exchange, Failure("too-large", words, False))
-                    return
-            body += decoder.flush(cap - len(body))
-        except DecodeError as exc:
-            self._fail(exchange, Failure("decode", str(exc), False))
-        finally:
-            exchange.raw_body, exchange.body = bytes(raw), bytes(body)
 
     # -- the outcome -------------------------------------------------------------------------
 
@@ -391,19 +305,3 @@ def _status_words(status: int, reason: str) -> str:
         except ValueError:
             reason = ""
     return f"HTTP {status} {reason}".rstrip()
-
-
-def _read_head(response: httpx.Response, exchange: Exchange) -> None:
-    """Status, headers and the connection's provenance (peer address, TLS certificate)."""
-    exchange.status_code = response.status_code
-    exchange.reason = response.reason_phrase
-    exchange.http_version = response.http_version
-    exchange.response_headers = decode_headers(response.headers.raw)
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return
-    address = stream.get_extra_info("server_addr")
-    exchange.peer_ip = str(address[0]) if address else None
-    ssl_object = stream.get_extra_info("ssl_object")
-    if ssl_object is not None:
-        exchange.tls = tls_info(ssl_object)

@@ -18,20 +18,19 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from .. import __version__
-from ..archive.store import Archive, utcnow
+from ..archive.store import Archive
 from ..config import Settings, resolve_settings
 from ..errors import UsageError
 from ..sources.manifest import Manifest, Source
 from ..warc.writer import RecordLocation, WarcFile
 from .adapters import adapter_for
-from .exchange_records import exchange_records, iso, warc_payload_digest
+from .exchange_records import exchange_records, warc_payload_digest
 from .extract import Extraction
 from .fallback import (
     archive_limiter,
@@ -42,61 +41,9 @@ from .fallback import (
 )
 from .fetch import FetchResult, HostLimiter, fetch, make_client
 from .memento import Memento, Target, choose_mementos, raw_memento_url
+from .report import FetchReport, SourceOutcome, archive_words, fill_outcome, rank
+from .rows import REVISITED_COLUMNS, RowBatch, extraction_columns, response_columns, row_frame
 from .workers import extract_job, extraction_pool, pool_shutdown
-
-FLUSH_EVERY_ROWS = 50
-FLUSH_EVERY_SECONDS = 1.0
-
-
-@dataclass
-class SourceOutcome:
-    """What happened to one source in a fetch run (one line of the summary)."""
-
-    source_id: str
-    url: str | None
-    status: str  # "captured" | "suspect" | "failed" | "skipped" | "unresolved"
-    capture_ids: list[int] = field(default_factory=list)
-    status_code: int | None = None
-    error: str | None = None
-    suspect: str | None = None
-    title: str | None = None
-    language: str | None = None
-    payload_sha256: str | None = None
-    revisit: bool = False
-    method: str | None = None  # "live" | "alternate" | "memento" (a web archive's copy)
-    memento_datetime: str | None = None  # when the archive captured it (method "memento")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class FetchReport:
-    run_id: str | None
-    archive: str
-    warc_filename: str | None
-    outcomes: list[SourceOutcome]
-
-    def counts(self) -> dict[str, int]:
-        out = {k: 0 for k in ("captured", "suspect", "failed", "skipped", "unresolved")}
-        for o in self.outcomes:
-            out[o.status] += 1
-        return out
-
-    @property
-    def ok(self) -> bool:
-        """No source failed or gave only a suspect page (both need a person's attention)."""
-        return not any(o.status in ("failed", "suspect") for o in self.outcomes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "archive": self.archive,
-            "warc_filename": self.warc_filename,
-            "counts": self.counts(),
-            "ok": self.ok,
-            "sources": [o.to_dict() for o in self.outcomes],
-        }
 
 
 def select_sources(manifest: Manifest, source_ids: list[str] | None) -> list[Source]:
@@ -199,7 +146,8 @@ def _warcinfo(settings: Settings) -> dict[str, Any]:
 
 
 class _Runner:
-    """Holds the state of one fetch run on the event loop."""
+    """One fetch run on the event loop: each source's captures, in the order that finds a
+    good one soonest (cited URL, alternates, site embeds, a web archive's copy)."""
 
     def __init__(
         self,
@@ -218,8 +166,7 @@ class _Runner:
         self.settings = settings
         self.progress = progress
         self.outcomes: list[SourceOutcome] = []
-        self.pending: list[dict[str, Any]] = []
-        self.last_flush = time.monotonic()
+        self.rows = RowBatch(archive, warc)
         self.targets = targets or {}  # per source: what a fallback memento should be closest to
         self.archives = archive_limiter(settings)  # one request at a time per web archive
 
@@ -231,18 +178,19 @@ class _Runner:
         # for an extraction worker cannot pile up in memory when the network outpaces
         # extraction: memory stays flat whatever the number of sources.
         inflight = asyncio.Semaphore(self.settings.concurrency)
-        async with client_factory(self.settings) as client:
-            await asyncio.gather(*(self._source(client, limiter, inflight, s) for s in sources))
 
-    async def _source(
-        self,
-        client: httpx.AsyncClient,
-        limiter: HostLimiter,
-        inflight: asyncio.Semaphore,
-        s: Source,
-    ) -> None:
-        async with inflight:
-            await self._capture_source(client, limiter, s)
+        async def one(client: httpx.AsyncClient, s: Source) -> None:
+            async with inflight:
+                await self._capture_source(client, limiter, s)
+
+        async with client_factory(self.settings) as client:
+            await asyncio.gather(*(one(client, s) for s in sources))
+
+    def flush(self) -> None:
+        """Commit the rows still waiting (their WARC records first)."""
+        self.rows.flush()
+
+    # -- one source ----------------------------------------------------------------------------
 
     async def _capture_source(
         self, client: httpx.AsyncClient, limiter: HostLimiter, s: Source
@@ -250,37 +198,55 @@ class _Runner:
         assert s.url
         outcome = SourceOutcome(s.id, s.url, "failed")
         try:
-            # the cited URL, then its alternates, then a web archive's copy: the first
-            # good capture (no error, not suspect) ends the search
-            targets = [(s.url, "live")] + [(u, "alternate") for u in s.alternates]
-            tried: list[dict[str, Any]] = []
-            for url, method in targets:
-                tried.append(await self._capture(client, limiter, s, url, method))
-                if _rank(tried[-1]) == 2:
-                    break
-            embeds: list[dict[str, Any]] = []
-            adapter = adapter_for(s.url)
-            if adapter is not None and max(map(_rank, tried)) > 0:
-                for extra in adapter.extra_urls(s.url):
-                    embeds.append(await self._capture(client, limiter, s, extra, "embed"))
+            tried = await self._cited_urls(client, limiter, s)
+            embeds = await self._embeds(client, limiter, s, tried)
             fallback: list[dict[str, Any]] = []
-            if max(map(_rank, tried + embeds)) < 2 and self.settings.fallback:
+            if max(map(rank, tried + embeds)) < 2 and self.settings.fallback:
                 fallback = await self._fallback(client, s)
-            best = max(tried + fallback, key=_rank)  # the first of the best: live wins ties
-            _fill_outcome(outcome, best)
+            best = max(tried + fallback, key=rank)  # the first of the best: live wins ties
+            fill_outcome(outcome, best)
             if fallback and best["error"] is not None:
-                outcome.error = f"{best['error']}; {_archive_words(fallback[-1])}"
+                outcome.error = f"{best['error']}; {archive_words(fallback[-1])}"
         except Exception as exc:  # a bug must not stop the batch; it is recorded as data
             outcome.status, outcome.error = "failed", f"internal error: {exc!r}"
             traceback.print_exc()  # and keeps its traceback, for the bug report
-            self.pending.append(
-                {**self._row_frame(s), "requested_url": s.url, "method": "live",
+            self.rows.add(
+                {**self._frame(s), "requested_url": s.url, "method": "live",
                  "error": outcome.error, "error_kind": "internal"}
             )  # fmt: skip
         self.outcomes.append(outcome)
-        self._maybe_flush(force=False)
+        self.rows.maybe_flush()
         if self.progress:
             self.progress(outcome)
+
+    async def _cited_urls(
+        self, client: httpx.AsyncClient, limiter: HostLimiter, s: Source
+    ) -> list[dict[str, Any]]:
+        """The cited URL, then its alternates, until one gives a good capture."""
+        assert s.url
+        tried: list[dict[str, Any]] = []
+        for url, method in [(s.url, "live"), *((u, "alternate") for u in s.alternates)]:
+            tried.append(await self._capture(client, limiter, s, url, method))
+            if rank(tried[-1]) == 2:
+                break
+        return tried
+
+    async def _embeds(
+        self,
+        client: httpx.AsyncClient,
+        limiter: HostLimiter,
+        s: Source,
+        tried: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """A site adapter's extra views of a page that answered (Telegram's embed)."""
+        assert s.url
+        adapter = adapter_for(s.url)
+        if adapter is None or max(map(rank, tried)) == 0:
+            return []
+        return [
+            await self._capture(client, limiter, s, extra, "embed")
+            for extra in adapter.extra_urls(s.url)
+        ]
 
     async def _fallback(self, client: httpx.AsyncClient, s: Source) -> list[dict[str, Any]]:
         """Look the source up in web archives and capture the best memento (method
@@ -296,16 +262,18 @@ class _Runner:
         if lookup is None:
             return []
         if not lookup.mementos:
-            row = {**self._row_frame(s), **lookup_failure_row(lookup, target)}
-            self.pending.append(row)
+            row = {**self._frame(s), **lookup_failure_row(lookup, target)}
+            self.rows.add(row)
             return [row]
         rows = []
         for m in choose_mementos(lookup.mementos, target)[: max(1, self.settings.fallback_tries)]:
             url = raw_memento_url(m.url)
             rows.append(await self._capture(client, self.archives, s, url, "memento", (m, target)))
-            if _rank(rows[-1]) == 2:
+            if rank(rows[-1]) == 2:
                 break
         return rows
+
+    # -- one URL -----------------------------------------------------------------------------
 
     async def _capture(
         self,
@@ -316,11 +284,31 @@ class _Runner:
         method: str,
         memento: tuple[Memento, Target] | None = None,
     ) -> dict[str, Any]:
+        """Fetch ``url``, write its records, extract its text: one captures row, queued."""
         started = time.monotonic()
         result = await fetch(client, url, self.settings, limiter=limiter)
-        row = self._base_row(s, url, method, result)
+        row = {**self._frame(s), **response_columns(url, method, result)}
         if memento is not None:
             row.update(memento_columns(*memento, result))
+        earlier = self._record(s, result, row)
+        final = result.exchanges[-1] if result.exchanges else None
+        if earlier is not None:
+            row["revisit_of"] = earlier["id"]
+            row.update({key: earlier[key] for key in REVISITED_COLUMNS})
+        elif final is not None and final.status_code is not None and result.body:
+            loop = asyncio.get_running_loop()
+            ex: Extraction = await loop.run_in_executor(
+                self.pool, extract_job, result.final_url, result.body,
+                result.content_type, s.language, memento is not None,
+            )  # fmt: skip
+            row.update(extraction_columns(ex, failed=row["error"] is not None))
+        row["duration_ms"] = int((time.monotonic() - started) * 1000)
+        self.rows.add(row)
+        return row
+
+    def _record(self, s: Source, result: FetchResult, row: dict[str, Any]) -> dict[str, Any] | None:
+        """Write the result's WARC records and their place and digests into ``row``; the
+        earlier capture of the same document this one revisits, if any."""
         final = result.exchanges[-1] if result.exchanges else None
         # The document's hash is a fact only when its bytes are whole: a body cut at the cap
         # or the deadline, or whose Content-Encoding could not be undone, gets none (the WARC
@@ -353,48 +341,7 @@ class _Runner:
                 warc_payload_digest=(earlier or {}).get("warc_payload_digest")
                 or loc.payload_digest,
             )  # fmt: skip
-        if earlier is not None:
-            row["revisit_of"] = earlier["id"]
-            for key in ("charset", "charset_source", "kind", "title", "author", "published",
-                        "text", "text_sha256", "language", "suspect", "not_text"):  # fmt: skip
-                row[key] = earlier[key]
-        elif final is not None and final.status_code is not None and result.body:
-            loop = asyncio.get_running_loop()
-            ex: Extraction = await loop.run_in_executor(
-                self.pool, extract_job, result.final_url, result.body,
-                result.content_type, s.language, memento is not None,
-            )  # fmt: skip
-            row.update(
-                charset=ex.charset, charset_source=ex.charset_source, kind=ex.kind,
-                title=ex.title, author=ex.author, published=ex.published, text=ex.text,
-                text_sha256=ex.text_sha256, language=ex.language,
-                suspect=ex.suspect if row["error"] is None else None,
-                not_text=int(ex.not_text),
-            )  # fmt: skip
-        row["duration_ms"] = int((time.monotonic() - started) * 1000)
-        self.pending.append(row)
-        return row
-
-    def _base_row(self, s: Source, url: str, method: str, r: FetchResult) -> dict[str, Any]:
-        final = r.exchanges[-1] if r.exchanges else None
-        return {
-            **self._row_frame(s), "requested_url": url,
-            "url": r.final_url, "method": method,
-            "fetched_at": iso(final.started_at) if final else utcnow(),
-            "status_code": r.status_code, "content_type": r.content_type,
-            "error": r.error, "error_kind": r.error_kind,
-            "truncated": int(bool(final and final.truncated)),
-            "redirects": r.redirects,
-            "response_headers": [list(h) for h in final.response_headers] if final else None,
-            "ip": r.peer_ip, "tls": r.tls, "attempts": r.attempts,
-        }  # fmt: skip
-
-    def _row_frame(self, s: Source) -> dict[str, Any]:
-        """The columns every captures row of this run and source shares."""
-        return {
-            "run_id": self.run_id, "source_id": s.id, "fetched_at": utcnow(),
-            "tool_version": __version__, "user_agent": self.settings.user_agent,
-        }  # fmt: skip
+        return earlier
 
     def _write_exchanges(
         self, result: FetchResult, *, revisit_of: dict[str, Any] | None
@@ -412,55 +359,5 @@ class _Runner:
             locations.append(self.warc.write(list(records))[0])
         return locations
 
-    def _maybe_flush(self, *, force: bool) -> None:
-        if not self.pending:
-            return
-        if (
-            force
-            or len(self.pending) >= FLUSH_EVERY_ROWS
-            or time.monotonic() - self.last_flush >= FLUSH_EVERY_SECONDS
-        ):
-            self.flush()
-
-    def flush(self) -> None:
-        """fsync the WARC, then commit the rows that point into it."""
-        if not self.pending:
-            return
-        self.warc.sync()
-        rows, self.pending = self.pending, []
-        ids = self.archive.insert_captures(rows)
-        for row, cid in zip(rows, ids, strict=True):
-            row["id"] = cid
-        self.last_flush = time.monotonic()
-
-
-def _archive_words(row: dict[str, Any]) -> str:
-    """A failed fallback row's error, saying that it is about the archived copy."""
-    error = str(row["error"])
-    if error.startswith(("web archive", "no archived copy")):
-        return error
-    return f"archived copy at {row.get('archive_name')}: {error}"
-
-
-def _rank(row: dict[str, Any]) -> int:
-    """2 a good capture, 1 a suspect one (kept, flagged), 0 a failure."""
-    if row.get("error") is not None:
-        return 0
-    return 1 if row.get("suspect") else 2
-
-
-def _fill_outcome(outcome: SourceOutcome, row: dict[str, Any]) -> None:
-    outcome.url = row["url"] or outcome.url
-    outcome.method = row["method"]
-    outcome.status_code = row.get("status_code")
-    outcome.error = row.get("error")
-    outcome.suspect = row.get("suspect")
-    outcome.title = row.get("title")
-    outcome.language = row.get("language")
-    outcome.payload_sha256 = row.get("payload_sha256")
-    outcome.revisit = row.get("revisit_of") is not None
-    outcome.memento_datetime = row.get("memento_datetime")
-    if row.get("error"):
-        outcome.status = "failed"
-    else:
-        outcome.status = "suspect" if row.get("suspect") else "captured"
+    def _frame(self, s: Source) -> dict[str, Any]:
+        return row_frame(self.run_id, self.settings, s)

@@ -50,6 +50,33 @@ def backoff_delay(settings: Settings, retry: int) -> float:
     return float(settings.backoff * 2 ** (retry - 1))
 
 
+def retry_delay(
+    settings: Settings,
+    attempt: int,
+    retry_after: str | None,
+    now: datetime,
+    time_left: float | None,
+) -> tuple[float | None, str | None]:
+    """Whether to retry a request that failed in a retryable way, and after how long.
+
+    ``attempt`` is the number of tries so far, ``retry_after`` the server's header (if
+    any), ``time_left`` the seconds until the capture's deadline. Returns ``(delay,
+    None)`` to retry, or ``(None, why_not)`` when retrying is not allowed or pointless.
+    """
+    server_wait = parse_retry_after(retry_after, now)
+    if attempt >= settings.max_attempts:
+        return None, f"after {attempt} attempts"
+    if server_wait is not None and server_wait > settings.max_retry_after:
+        return None, (
+            f"server asked to retry after {server_wait:g} s, "
+            f"more than the {settings.max_retry_after:g} s allowed"
+        )
+    delay = max(backoff_delay(settings, attempt), server_wait or 0.0)
+    if time_left is not None and delay >= time_left:
+        return None, f"not retried: a {delay:g} s wait would pass the deadline"
+    return delay, None
+
+
 def host_key(url: str) -> str:
     """The host a URL's requests count against (lower-case host name, port ignored)."""
     return (urlsplit(url).hostname or "").lower()

@@ -1,0 +1,61 @@
+"""Reading one HTTP response into an :class:`~citearchive.capture.exchange.Exchange`:
+its head (status, headers, peer address, TLS certificate) and its body, streamed under
+the size cap, raw and decoded side by side, so that neither a huge download nor a gzip
+bomb can grow memory past the cap."""
+
+from __future__ import annotations
+
+import httpx
+
+from ..warc.httpmeta import (
+    ContentDecoder,
+    DecodeError,
+    Failure,
+    decode_headers,
+    format_size,
+    header_value,
+    tls_info,
+)
+from .exchange import Exchange
+
+
+def read_head(response: httpx.Response, exchange: Exchange) -> None:
+    """Status, headers and the connection's provenance (peer address, TLS certificate)."""
+    exchange.status_code = response.status_code
+    exchange.reason = response.reason_phrase
+    exchange.http_version = response.http_version
+    exchange.response_headers = decode_headers(response.headers.raw)
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return
+    address = stream.get_extra_info("server_addr")
+    exchange.peer_ip = str(address[0]) if address else None
+    ssl_object = stream.get_extra_info("ssl_object")
+    if ssl_object is not None:
+        exchange.tls = tls_info(ssl_object)
+
+
+async def read_body(response: httpx.Response, exchange: Exchange, cap: int) -> Failure | None:
+    """Stream the body into ``exchange``, stopping at the cap (raw or decoded); the failure,
+    if the body was cut or could not be decoded."""
+    raw, body = bytearray(), bytearray()
+    try:
+        decoder = ContentDecoder(header_value(exchange.response_headers, "content-encoding"))
+        async for chunk in response.aiter_raw():
+            if len(raw) + len(chunk) > cap:
+                chunk = chunk[: cap - len(raw)]
+                exchange.truncated = True
+            raw += chunk
+            room = cap - len(body)
+            decoded = decoder.decode(chunk, room + 1) if chunk else b""
+            if len(decoded) > room:
+                decoded, exchange.truncated = decoded[:room], True
+            body += decoded
+            if exchange.truncated:
+                return Failure("too-large", f"body larger than the {format_size(cap)} cap", False)
+        body += decoder.flush(cap - len(body))
+    except DecodeError as exc:
+        return Failure("decode", str(exc), False)
+    finally:
+        exchange.raw_body, exchange.body = bytes(raw), bytes(body)
+    return None

@@ -159,3 +159,30 @@ def test_sigkill_then_rerun_completes_and_counts_each_source_once(
             offsets[warc.name] = {it.get_record_offset() for _ in it}
     for name, offset in located:
         assert offset in offsets[name]
+
+
+def test_archived_strings_cannot_drive_the_terminal(
+    tmp_path: Path, local_server: LocalServer
+) -> None:
+    """A hostile <title> with escape sequences (clear screen, cursor home) and rich markup
+    reaches the table as plain text; an error naming ":x:" does not become an emoji."""
+    title = "\x1b[2J\x1b[1;1H[bold green]ALL CHECKS HELD[/] \u202enoitceted\u202c :x: Normal"
+    page = PAGE.replace("<title>Page {i}</title>", f"<title>{title}</title>").format(i=1)
+    local_server.route("/esc", respond(page.encode()))
+    sources = write_sources(tmp_path, {"esc": local_server.url("/esc")})
+    done = subprocess.run(
+        [*CLI, "fetch", "-s", str(sources), "-a", str(tmp_path / "a"), "--no-progress"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Normal" in done.stdout
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout
+    assert "[bold green]ALL CHECKS HELD[/]" in done.stdout  # shown as the text it is
+    assert ":x:" in done.stdout and "❌" not in done.stdout
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[source]]\nid = ":x:\\u001b[2J"\nfootnotes = [1]\nurl = "ftp://x"\n')
+    done = subprocess.run([*CLI, "check", "-s", str(bad)], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "\x1b" not in done.stderr and "❌" not in done.stderr

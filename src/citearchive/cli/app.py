@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -29,6 +28,7 @@ from .common import (
     handles_errors,
     out,
     print_json,
+    safe,
     short,
 )
 from .exchange import export_app, import_warc
@@ -83,7 +83,7 @@ def check(sources: SourcesOpt = Path("sources.toml"), as_json: JsonOpt = False) 
     if as_json:
         print_json({"ok": True, **summary})
         return
-    out.print(f"{escape(str(sources))}: valid")
+    out.print(f"{safe(str(sources))}: valid")
     table = Table(show_header=False, box=None, pad_edge=False)
     for key in ("documents", "footnotes", "sources", "resolved", "unresolved", "claims", "quotes"):
         table.add_row(key, str(summary[key]))
@@ -124,9 +124,9 @@ def import_(
     else:
         verb = "wrote" if report.created else "merged into"
         added = ", ".join(f"{n} {k}" for k, n in report.added.items() if n) or "nothing new"
-        out.print(f"{verb} {escape(str(report.output))}: added {added}")
+        out.print(f"{verb} {safe(str(report.output))}: added {added}")
         for w in report.warnings:
-            err.print("warning: " + escape(f"{w.message} [{w.code}]"))
+            err.print("warning: " + safe(f"{w.message} [{w.code}]"))
         out.print("next: add URLs and quotes to it, then run `citearchive fetch`")
     raise typer.Exit(1 if report.warnings else 0)
 
@@ -202,7 +202,7 @@ def fetch(
 
     def advanced(o: SourceOutcome) -> None:
         if o.status not in ("skipped", "unresolved"):
-            bar.update(task, advance=1, description=f"{o.source_id}: {o.status}")
+            bar.update(task, advance=1, description=f"{safe(o.source_id)}: {o.status}")
 
     with bar:
         report = fetch_sources(
@@ -231,8 +231,8 @@ def _print_fetch(report: Any) -> None:
         if o.method == "memento":
             detail = f"{detail} (archived copy of {(o.memento_datetime or '')[:10]}: {o.url})"
         table.add_row(
-            o.source_id, f"[{styles[o.status]}]{o.status}[/]",
-            str(o.status_code or ""), escape(short(detail, 90)), o.language or "",
+            safe(o.source_id), f"[{styles[o.status]}]{o.status}[/]",
+            str(o.status_code or ""), safe(short(detail, 90)), safe(o.language or ""),
         )  # fmt: skip
     out.print(table)
     counts = ", ".join(f"{n} {k}" for k, n in report.counts().items() if n)
@@ -301,8 +301,8 @@ def verify(
         table = Table(*header)
         for (fn, claim, source, verdict), row in zip(body, report.claims, strict=True):
             style = "green" if row.ok else "red"
-            table.add_row(fn, escape(short(claim, 48)), escape(source),
-                          f"[{style}]{escape(verdict)}[/]")  # fmt: skip
+            table.add_row(fn, safe(short(claim, 48)), safe(source),
+                          f"[{style}]{safe(verdict)}[/]")  # fmt: skip
         out.print(table)
         for check in report.failures:
             detail = (
@@ -310,10 +310,10 @@ def verify(
                 if isinstance(check.detail, str)
                 else json.dumps(check.detail, ensure_ascii=False)
             )
-            out.print(f"[red]{escape(check.kind)} {escape(check.outcome)}[/] "
-                      f"{escape(check.subject)}: {escape(short(detail, 160))}")  # fmt: skip
-        out.print(escape(totals[3]))
-        out.print(escape(report.summary) if report.ok else f"[red]{escape(report.summary)}[/]")
+            out.print(f"[red]{safe(check.kind)} {safe(check.outcome)}[/] "
+                      f"{safe(check.subject)}: {safe(short(detail, 160))}")  # fmt: skip
+        out.print(safe(totals[3]))
+        out.print(safe(report.summary) if report.ok else f"[red]{safe(report.summary)}[/]")
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -340,9 +340,9 @@ def status(
         column.overflow = "fold"
     for r in rows:
         table.add_row(
-            r.source_id, ",".join(map(str, r.footnotes)), escape(r.url or "—"),
-            r.last_capture_at or "—", escape(short(r.last_status, 40)),
-            escape(r.last_verdict or "—"),
+            safe(r.source_id), ",".join(map(str, r.footnotes)), safe(r.url or "—"),
+            r.last_capture_at or "—", safe(short(r.last_status, 40)),
+            safe(r.last_verdict or "—"),
         )  # fmt: skip
     out.print(table)
 
@@ -377,7 +377,7 @@ def serve(
 
     run(
         archive, host=host, port=port,
-        warn=lambda m: err.print(escape(m)), on_ready=lambda m: err.print(escape(m)),
+        warn=lambda m: err.print(safe(m)), on_ready=lambda m: err.print(safe(m)),
     )  # fmt: skip
 
 
@@ -408,8 +408,8 @@ def search(
         print_json([h.to_dict() for h in hits])
         return
     for h in hits:
-        out.print(f"[bold]{escape(h.source_id)}[/] #{h.capture_id} {escape(h.url or '')}")
-        out.print(f"  {escape(h.snippet)}")
+        out.print(f"[bold]{safe(h.source_id)}[/] #{h.capture_id} {safe(h.url or '')}")
+        out.print(f"  {safe(h.snippet)}")
     out.print(f"{len(hits)} result(s)")
     if not hits:
         raise typer.Exit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +16,14 @@ from rich.markup import escape
 
 from ..errors import CitearchiveError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: ":x:" in a page title or an error message is text, not an emoji.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+# C0 and C1 controls but tab and newline (an ESC starts a terminal escape sequence that can
+# clear the screen and paint a verdict), DEL, and the bidirectional overrides and isolates
+# that make a terminal show text in another order than it is stored.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +40,13 @@ ProgressOpt = Annotated[
 ]
 
 
+def safe(text: object) -> str:
+    """``text`` from an archive, a server or a user's file, ready for a terminal: control
+    characters removed and rich markup escaped. Every such string a command prints goes
+    through here (``--json`` needs nothing: JSON escapes control characters)."""
+    return escape(_UNPRINTABLE.sub("", str(text)))
+
+
 def handles_errors(fn: F) -> F:
     """Turn a CitearchiveError into one line on stderr and exit code 2."""
 
@@ -41,7 +55,7 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except CitearchiveError as exc:
-            err.print(f"error: {escape(str(exc))}")
+            err.print(f"error: {safe(exc)}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted: the archive is consistent; run the command again to finish")

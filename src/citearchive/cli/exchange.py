@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from .common import (
@@ -18,6 +17,7 @@ from .common import (
     handles_errors,
     out,
     print_json,
+    safe,
     short,
 )
 
@@ -64,8 +64,8 @@ def _print_import(report: Any) -> None:
         if c.status == "duplicate":
             detail = f"imported before (capture {c.capture_id})" if c.capture_id else "repeated"
         table.add_row(
-            c.source_id, f"[{styles[c.status]}]{c.status}[/]", str(c.status_code or ""),
-            c.fetched_at, escape(short(detail, 70)), escape(c.imported_from),
+            safe(c.source_id), f"[{styles[c.status]}]{c.status}[/]", str(c.status_code or ""),
+            safe(c.fetched_at), safe(short(detail, 70)), safe(c.imported_from),
         )  # fmt: skip
     if report.captures:
         out.print(table)
@@ -73,11 +73,11 @@ def _print_import(report: Any) -> None:
     where = f" -> {report.archive}/warc/{report.warc_filename}" if report.warc_filename else ""
     out.print(f"{report.records} records read: {counts}{where}")
     for line in report.unresolved:
-        err.print("warning: " + escape(line))
+        err.print("warning: " + safe(line))
     if report.unmatched_urls:
         urls = report.unmatched_urls
         more = f" and {len(urls) - 5} more" if len(urls) > 5 else ""
-        out.print(escape(f"not cited by any source: {', '.join(urls[:5])}{more}"))
+        out.print(safe(f"not cited by any source: {', '.join(urls[:5])}{more}"))
     if report.sources_not_found:
         out.print("no record for: " + ", ".join(report.sources_not_found))
 
@@ -118,7 +118,7 @@ def export_wacz_(
     if as_json:
         print_json({"output": str(path), "bytes": size})
     else:
-        out.print(f"wrote {escape(str(path))} ({size} bytes): open it in ReplayWeb.page")
+        out.print(f"wrote {safe(str(path))} ({size} bytes): open it in ReplayWeb.page")
 
 
 @export_app.command("robust-links")
@@ -160,7 +160,7 @@ def export_robust_links_(
         print_json({"output": str(output), "csl": str(csl) if csl else None, **result.to_dict()})
     else:
         written = f"{output}" + (f" and {csl}" if csl else "")
-        out.print(escape(f"wrote {written}: {len(result.csl)} sources"))
+        out.print(safe(f"wrote {written}: {len(result.csl)} sources"))
         if result.unarchived:
-            out.print("[red]no archived copy[/] for: " + escape(", ".join(result.unarchived)))
+            out.print("[red]no archived copy[/] for: " + safe(", ".join(result.unarchived)))
     raise typer.Exit(1 if result.unarchived else 0)

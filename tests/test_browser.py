@@ -320,6 +320,9 @@ class Tab:
         )["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
+        # Sandboxed frames run out of process: attach to them to read them (frame_eval).
+        auto = {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True}
+        self.call("Target.setAutoAttach", auto)
         self.call(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
@@ -351,6 +354,48 @@ class Tab:
     def text(self) -> str:
         """What a reader sees: the rendered text of the page."""
         return self.eval("document.body ? document.body.innerText : ''")
+
+    def frame_session(self) -> str:
+        """The session of the newest child frame (the replay page's archived page), which
+        Chromium runs out of process because it is sandboxed."""
+        for event in reversed(self.browser.events):
+            if (
+                event.get("method") == "Target.attachedToTarget"
+                and event.get("sessionId") == self.session
+                and event["params"]["targetInfo"]["type"] == "iframe"
+            ):
+                return str(event["params"]["sessionId"])
+        raise AssertionError("no child frame attached")
+
+    def frame_eval(self, expression: str) -> Any:
+        """Evaluate in the child frame, in an isolated world: the frame's own scripts are
+        disabled by its sandbox, the test's are not."""
+        session = self.frame_session()
+        call = self.browser.call
+        frame = call("Page.getFrameTree", session=session)["frameTree"]["frame"]["id"]
+        world = call("Page.createIsolatedWorld", {"frameId": frame, "worldName": "test"},
+                     session=session)  # fmt: skip
+        result = call(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True,
+             "contextId": world["executionContextId"]},
+            session=session,
+        )  # fmt: skip
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def frame_log(self) -> list[str]:
+        """The child frame's console and violation messages."""
+        session = self.frame_session()
+        since = len(self.browser.events)
+        self.browser.call("Log.enable", session=session)  # replays the entries so far
+        self.browser.pump(0.3)
+        return [
+            e["params"]["entry"]["text"]
+            for e in self.browser.events[since:]
+            if e.get("method") == "Log.entryAdded" and e.get("sessionId") == session
+        ]
 
     def click(self, element_expression: str, *, navigates: bool = True) -> None:
         """Click the element (a JS expression) with the mouse, at its centre."""
@@ -485,9 +530,13 @@ def test_reader_follows_a_claim_to_the_archived_text(
     assert "Claims resting on this source" in seen
 
     tab.click("document.getElementById('view-archived')")
-    assert tab.path == f"/-/citearchive/archived/{ja['id']}"
-    assert tab.title.startswith("停戦協議の現状と課題")  # the archived page's own title
-    assert "停戦の具体的な条件については明らかにしなかった" in tab.text
+    assert tab.path == f"/-/citearchive/replay/{ja['id']}"  # the archived page, framed
+    assert tab.title.startswith("Archived copy of ")  # under a banner saying what it is
+    assert "Archived copy, not the live page." in tab.text and ja["payload_sha256"] in tab.text
+    assert tab.frame_eval("document.title").startswith("停戦協議の現状と課題")  # its own title
+    assert "停戦の具体的な条件については明らかにしなかった" in tab.frame_eval(
+        "document.body.innerText"
+    )
 
 
 def test_search_finds_japanese_russian_and_english(tab: Tab, base_url: str) -> None:
@@ -517,16 +566,20 @@ def test_hostile_archived_page_runs_no_script_and_loads_nothing(
     before = {path: site.hits(path) for path in BLOCKED_PATHS}
     hostile = capture_of(archive_root, "fn5")
     archived = f"/-/citearchive/archived/{hostile['id']}"
-    tab.goto(base_url + archived.lstrip("/"))
+    tab.goto(base_url + archived.lstrip("/"))  # opened as a page: framed under the banner
+    replay = f"/-/citearchive/replay/{hostile['id']}"
+    assert tab.path == replay
     tab.browser.pump(1.5)  # the meta refresh would fire after 1 s
-    assert tab.title == HOSTILE_TITLE  # neither the script nor the onerror handler ran
-    assert tab.eval("!!document.getElementById('injected')") is False
-    assert "The ceasefire line held through the night" in tab.text
-    tab.click("document.getElementById('send')", navigates=False)  # try the form by hand
+    assert tab.frame_eval("location.pathname") == archived
+    assert tab.frame_eval("document.title") == HOSTILE_TITLE  # no script, no onerror ran
+    assert tab.frame_eval("!!document.getElementById('injected')") is False
+    assert "The ceasefire line held through the night" in tab.frame_eval("document.body.innerText")
+    assert "Archived copy, not the live page." in tab.text
+    tab.frame_eval("document.getElementById('send').click()")  # try the form
     tab.browser.pump(0.5)
-    assert tab.path == archived  # no refresh, no form submission
+    assert tab.path == replay and tab.frame_eval("location.pathname") == archived
     assert {path: site.hits(path) for path in BLOCKED_PATHS} == before  # nothing reached
-    assert any("Blocked script execution" in line for line in tab.log())
+    assert any("Blocked script execution" in line for line in tab.frame_log())
 
     tab.goto(base_url + f"-/citearchive/capture/{hostile['id']}")
     assert tab.title.startswith(f"Capture {hostile['id']}")

@@ -13,7 +13,9 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -540,7 +542,8 @@ def test_capture_page_shows_provenance_hashes_and_text(ds: Datasette, built: Bui
         "fixity",
     ):
         assert expected in html, expected
-    assert f'href="/-/citearchive/archived/{cid}"' in html
+    assert f'href="/-/citearchive/replay/{cid}"' in html  # the archived page under its banner
+    assert f'href="/-/citearchive/archived/{cid}?download=1"' in html
     assert page.headers["content-security-policy"].startswith("default-src 'self'")
 
 
@@ -707,7 +710,6 @@ def test_archived_page_refuses_a_record_that_is_not_the_captures(tmp_path: Path)
 def test_archive_is_served_read_only(ds: Datasette, built: Built) -> None:
     db_file = built.root / DB_NAME
     before = hashlib.sha256(db_file.read_bytes()).hexdigest()
-    assert ds.get_database("citearchive").is_mutable is False
     (delete, update) = get(
         ds, "/citearchive.json?sql=delete+from+captures",
         "/citearchive.json?sql=update+sources+set+url=null",
@@ -718,7 +720,7 @@ def test_archive_is_served_read_only(ds: Datasette, built: Built) -> None:
     async def post() -> httpx.Response:
         return await ds.client.post("/citearchive/sources/-/insert", json={"row": {"id": "x"}})
 
-    assert asyncio.run(post()).status_code in (403, 404, 405)
+    assert asyncio.run(post()).status_code == 405
     assert hashlib.sha256(db_file.read_bytes()).hexdigest() == before
 
 
@@ -808,7 +810,7 @@ def test_serve_runs_datasette_on_loopback(built: Built) -> None:
         settings = httpx.get(url + "-/settings.json").json()
         assert settings["sql_time_limit_ms"] == DATASETTE_SETTINGS["sql_time_limit_ms"]
         databases = httpx.get(url + "-/databases.json").json()
-        assert [(d["name"], d["is_mutable"]) for d in databases] == [("citearchive", False)]
+        assert [d["name"] for d in databases] == ["citearchive"]
         page = httpx.get(url + f"-/citearchive/capture/{built.ids['ru']}")
         assert page.status_code == 200 and RU_TEXT in page.text
         archived = httpx.get(url + f"-/citearchive/archived/{built.ids['ru']}")
@@ -821,3 +823,89 @@ def test_serve_runs_datasette_on_loopback(built: Built) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --- hostile requests (findings F8, F14, F19, F20, F24) -------------------------------------
+
+
+def test_an_over_long_capture_id_is_a_404(ds: Datasette) -> None:
+    huge = "9" * 23
+    for response in get(
+        ds, f"/-/citearchive/capture/{huge}", f"/-/citearchive/capture/{huge}.json",
+        f"/-/citearchive/archived/{huge}", f"/-/citearchive/replay/{huge}",
+    ):  # fmt: skip
+        assert response.status_code == 404
+
+
+def test_writing_requests_get_405_not_500(ds: Datasette) -> None:
+    async def run() -> list[httpx.Response]:
+        return [
+            await ds.client.post(f"/citearchive/{QUERY_SEARCH}", data={"q": "x"}),
+            await ds.client.post("/citearchive", data={"sql": "delete from captures"}),
+            await ds.client.post("/-/citearchive/capture/1"),
+        ]
+
+    for response in asyncio.run(run()):
+        assert response.status_code == 405
+        assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_archived_page_opened_as_a_page_gets_the_replay_banner(ds: Datasette, built: Built) -> None:
+    cid = built.ids["ru"]
+
+    async def run() -> list[httpx.Response]:
+        nav = {"sec-fetch-dest": "document"}
+        framed = {"sec-fetch-dest": "iframe"}
+        return [
+            await ds.client.get(f"/-/citearchive/archived/{cid}", headers=nav),
+            await ds.client.get(f"/-/citearchive/archived/{cid}", headers=framed),
+            await ds.client.get(f"/-/citearchive/archived/{cid}?download=1", headers=nav),
+            await ds.client.get(f"/-/citearchive/replay/{cid}"),
+        ]
+
+    top, framed, download, replay = asyncio.run(run())
+    assert top.status_code == 302
+    assert top.headers["location"] == f"/-/citearchive/replay/{cid}"
+    assert framed.content == RU_HTML  # inside the banner's frame: the payload itself
+    assert "frame-ancestors 'self'" in framed.headers["content-security-policy"]
+    assert download.content == RU_HTML
+    assert replay.status_code == 200
+    assert "Archived copy, not the live page." in replay.text
+    assert f'src="/-/citearchive/archived/{cid}"' in replay.text and 'sandbox=""' in replay.text
+    assert "frame-src 'self'" in replay.headers["content-security-policy"]
+
+
+def test_serve_answers_only_its_own_host_names(built: Built) -> None:
+    """DNS rebinding: a page on evil.example whose name now points at 127.0.0.1 must not
+    read the archive through the user's browser."""
+    proc, url = start_server(built.root)
+    try:
+        path = url + "citearchive/sources.json"
+        assert httpx.get(path).status_code == 200
+        assert httpx.get(path, headers={"Host": "localhost:1"}).status_code == 200
+        evil = httpx.get(path, headers={"Host": "evil.example"})
+        assert evil.status_code == 421 and "citearchive" not in evil.text
+        assert httpx.get(path, headers={"Host": "evil.example:80"}).status_code == 421
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_sees_an_archive_that_changes_under_it(tmp_path: Path, built: Built) -> None:
+    """A fetch while Datasette serves: the new rows show, nothing reads as corrupt."""
+    root = tmp_path / "live"
+    shutil.copytree(built.root, root)
+    live = make_datasette(root)
+    sql = "/citearchive.json?sql=select+count(*)+as+n+from+checks&_shape=array"
+    (before,) = get(live, sql)
+    assert before.status_code == 200
+    n = before.json()[0]["n"]
+    with sqlite3.connect(root / DB_NAME) as conn:  # a writer, as fetch and verify are
+        conn.executemany(
+            "INSERT INTO checks (run_id, kind, subject, outcome, detail, checked_at) "
+            "VALUES ('r', 'fixity', 'capture:1', 'ok', ?, '2026-01-01T00:00:00Z')",
+            [("x" * 2000,) for _ in range(3000)],
+        )
+    (after,) = get(live, sql)
+    assert after.status_code == 200, after.text
+    assert after.json()[0]["n"] == n + 3000

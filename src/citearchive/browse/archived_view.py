@@ -28,16 +28,17 @@ from ..warc.record import RecordError, Wanted, read_record
 if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
     from datasette.database import Database
 
-# Archived pages: no script, no network, no form, no plugin, no framing; a unique origin.
+# Archived pages: no script, no network, no form, no plugin; a unique origin; framed only
+# by the archive's own replay page (which shows what the page is).
 ARCHIVED_CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
-    "media-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'; sandbox"
+    "media-src data:; form-action 'none'; base-uri 'none'; frame-ancestors 'self'; sandbox"
 )
 ARCHIVED_HEADERS = {
     "content-security-policy": ARCHIVED_CSP,
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
+    "x-frame-options": "SAMEORIGIN",
     "cross-origin-resource-policy": "same-origin",
     "cache-control": "private, no-transform",
 }

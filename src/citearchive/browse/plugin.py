@@ -48,12 +48,17 @@ PAGE_CSP = (
     "script-src 'self' 'unsafe-inline'; object-src 'none'; frame-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
 )
+# The replay page frames the archived page (same origin; the frame itself is sandboxed).
+REPLAY_CSP = PAGE_CSP.replace("frame-src 'none'", "frame-src 'self'")
+# An id SQLite can hold (a longer one is no capture: 404, not a 500 from an overflow).
+ID = r"(?P<capture_id>\d{1,18})"
 # Added to every Datasette response that does not set them itself.
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
     "x-frame-options": "SAMEORIGIN",
 }
+SECURITY_HEADERS_RAW = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
 LINKED_COLUMNS = ("capture_id", "good_capture_id", "last_capture_id")
 # Inline styles so long hashes wrap and claims keep a readable width in Datasette's tables.
 _HASH_STYLE = "font-family: monospace; word-break: break-all; display: inline-block; width: 9em"
@@ -86,6 +91,10 @@ def unregister() -> None:
 
 def capture_path(capture_id: int) -> str:
     return f"{PREFIX}/capture/{capture_id}"
+
+
+def replay_path(capture_id: int) -> str:
+    return f"{PREFIX}/replay/{capture_id}"
 
 
 def archived_path(capture_id: int) -> str:
@@ -135,8 +144,9 @@ def _plain_tracebacks() -> None:
 @hookimpl
 def register_routes() -> list[tuple[str, Any]]:
     return [
-        (rf"^{PREFIX}/capture/(?P<capture_id>\d+)(?P<format>\.json)?$", capture_page),
-        (rf"^{PREFIX}/archived/(?P<capture_id>\d+)$", archived_page),
+        (rf"^{PREFIX}/capture/{ID}(?P<format>\.json)?$", capture_page),
+        (rf"^{PREFIX}/archived/{ID}$", archived_page),
+        (rf"^{PREFIX}/replay/{ID}$", replay_page),
     ]
 
 
@@ -187,11 +197,20 @@ def canned_queries(datasette: Datasette, database: str) -> Any:
 
 
 @hookimpl
-def asgi_wrapper() -> Any:
+def asgi_wrapper(datasette: Datasette) -> Any:
+    """Security headers on every response; 405 for anything but reading an archive (the
+    archive is evidence: Datasette 0.65 answered a POST to a canned query with a 500)."""
+
     def wrap(app: Any) -> Any:
         async def with_headers(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
+                return
+            if scope.get("method", "GET") not in READ_METHODS and await _archive_path(
+                datasette, scope.get("path", "")
+            ):
+                await send_plain(send, 405, "The archive is read-only: GET or HEAD only.\n",
+                                  [(b"allow", b"GET, HEAD")])  # fmt: skip
                 return
 
             async def send_with_headers(message: dict[str, Any]) -> None:
@@ -209,6 +228,26 @@ def asgi_wrapper() -> Any:
         return with_headers
 
     return wrap
+
+
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+async def _archive_path(datasette: Datasette, path: str) -> bool:
+    """Whether ``path`` is one of the plugin's pages or a page of an archive database."""
+    if path.startswith(PREFIX + "/"):
+        return True
+    first = path.lstrip("/").split("/", 1)[0].split(".", 1)[0]
+    return bool(first) and first in await _archive_databases(datasette)
+
+
+async def send_plain(send: Any, status: int, text: str, headers: list[Any] | None = None) -> None:
+    """A short plain-text ASGI response (no Datasette page behind it)."""
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        *SECURITY_HEADERS_RAW, *(headers or []),
+    ]})  # fmt: skip
+    await send({"type": "http.response.body", "body": text.encode()})
 
 
 # --- finding the archive ----------------------------------------------------------------
@@ -349,6 +388,9 @@ async def capture_page(datasette: Datasette, request: Request) -> Response:
         "archived_href": datasette.urls.path(data["archived_url"])
         if data["archived_url"]
         else None,
+        "replay_href": datasette.urls.path(replay_path(capture_id))
+        if data["archived_url"]
+        else None,
         "capture_href": lambda cid: datasette.urls.path(capture_path(cid)),
         "row_href": lambda table, pk: datasette.urls.row(db.name, table, str(pk)),
     }
@@ -369,4 +411,33 @@ async def archived_page(datasette: Datasette, request: Request) -> Response:
     """
     db = await _archive_db(datasette, request)
     capture_id = int(request.url_vars["capture_id"])
-    return await archived_response(db, capture_id, download=bool(request.args.get("download")))
+    download = bool(request.args.get("download"))
+    if not download and request.headers.get("sec-fetch-dest") == "document":
+        # Opened as a page of its own, an archived page could pass for the archive's own
+        # UI on the archive's origin: a browser gets it inside the replay banner instead.
+        return Response.redirect(datasette.urls.path(replay_path(capture_id)))
+    return await archived_response(db, capture_id, download=download)
+
+
+async def replay_page(datasette: Datasette, request: Request) -> Response:
+    """``/-/citearchive/replay/<id>``: the archived page in a sandboxed frame, under a banner
+    that says what it is (archived copy of which URL, captured when, which capture), as web
+    archives' replay banners do."""
+    db = await _archive_db(datasette, request)
+    capture_id = int(request.url_vars["capture_id"])
+    found = await _rows(
+        db, "SELECT id, source_id, url, requested_url, fetched_at, method, status_code, "
+        "payload_sha256, memento_datetime FROM captures WHERE id = ?", [capture_id],
+    )  # fmt: skip
+    if not found:
+        raise NotFound(f"No capture {capture_id} in this archive")
+    context = {
+        "capture": found[0],
+        "safe_href": safe_href,
+        "frame_src": datasette.urls.path(archived_path(capture_id)),
+        "capture_href": datasette.urls.path(capture_path(capture_id)),
+    }
+    html = await datasette.render_template(
+        "citearchive_replay.html", context, request=request, view_name="citearchive_replay"
+    )
+    return Response.html(html, headers={"content-security-policy": REPLAY_CSP})

@@ -36,15 +36,18 @@ def database_path(archive_root: str | Path) -> Path:
 
 
 def make_datasette(archive_root: str | Path, *, settings: dict[str, Any] | None = None) -> Any:
-    """A Datasette instance over the archive: immutable, with metadata and the plugin."""
+    """A Datasette instance over the archive: read-only, with metadata and the plugin."""
     from datasette.app import Datasette
 
     from .plugin import register
 
     register()
     path = str(database_path(archive_root))
+    # Opened read-only (SQLite mode=ro), not immutable: an immutable database may not change
+    # under Datasette, and one that does (a fetch while serving) read as "database disk
+    # image is malformed" until a restart. Writes are refused by the plugin (405).
     return Datasette(
-        immutables=[path],
+        [path],
         metadata=datasette_metadata(archive_root),
         settings={**DATASETTE_SETTINGS, **(settings or {})},
     )
@@ -67,6 +70,44 @@ def bind_warning(host: str) -> str | None:
         f"warning: serving on {host}: anyone who can reach this machine can read the whole "
         "archive (Datasette has no login here); the default 127.0.0.1 keeps it to you"
     )
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """The Host header values a server bound to ``host`` answers (None: any).
+
+    On loopback only the loopback names: a web page the user visits could otherwise point
+    a name of its own at 127.0.0.1 (DNS rebinding) and read the archive through the
+    browser. A server bound elsewhere was exposed on purpose (with a warning)."""
+    if not is_loopback(host):
+        return None
+    return LOOPBACK_NAMES | {host.strip("[]").lower()}
+
+
+def host_guard(app: Any, allowed: frozenset[str] | None) -> Any:
+    """ASGI middleware: 421 for a request whose Host header names another host."""
+    if allowed is None:
+        return app
+    from .plugin import send_plain
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and _host_name(scope) not in allowed:
+            await send_plain(send, 421, "Misdirected request: unexpected Host header.\n")
+            return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def _host_name(scope: dict[str, Any]) -> str:
+    """The host name of the request's Host header, without the port, lower case."""
+    raw = next((v for k, v in scope.get("headers") or [] if k.lower() == b"host"), b"")
+    value = raw.decode("latin-1").strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -115,7 +156,8 @@ def serve(
     ds = make_datasette(archive_root)
     sock = bind_socket(host, port)
     on_ready(f"serving {Path(archive_root) / DB_NAME} read-only at {_url(sock)}")
-    config = uvicorn.Config(ds.app(), log_level=log_level, lifespan="on")
+    app = host_guard(ds.app(), allowed_hosts(host))
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on")
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

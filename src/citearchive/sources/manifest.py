@@ -363,6 +363,12 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
         )
 
     cited = {(s.document, n) for s in sources for n in s.footnotes}
+    # A footnote exists when a [[footnote]] entry or a [[source]] carries its number: a
+    # hand-written file with sources and claims only is complete. Every later stage (check,
+    # verify, status, the database's footnotes table, the exports) reads this one list.
+    footnotes += [
+        Footnote(document=doc, number=n) for doc, n in sorted(cited) if (doc, n) not in seen_fn
+    ]
     claims: list[Claim] = []
     counters: dict[str, int] = {}
     for i, entry in enumerate(data.get("claim", [])):

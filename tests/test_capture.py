@@ -291,6 +291,42 @@ def test_a_body_that_cannot_be_decoded_gets_no_payload_hash(
     assert row["warc_offset"] is not None  # the bytes that arrived are still archived
 
 
+def test_a_gzip_body_cut_short_is_a_cut_body_not_the_document(
+    tmp_path: Path, local_server: LocalServer, pool: ProcessPoolExecutor
+) -> None:
+    """Finding F1: a gzip stream that stops early (no end, no trailer) under a matching
+    Content-Length was a whole, good capture of a partial document."""
+    page = EN_HTML.replace("</article>", "<p>END marker paragraph.</p></article>").encode()
+    wire = gzip.compress(page)
+    cut = wire[: len(wire) * 2 // 3]
+    local_server.route(
+        "/gzcut", (200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip"),
+                         ("Content-Length", str(len(cut)))], cut)
+    )  # fmt: skip
+    manifest = manifest_for(tmp_path, [{"id": "g", "url": local_server.url("/gzcut")}])
+    report = run(manifest, tmp_path / "archive", pool)
+    assert report.outcomes[0].status == "failed" and "cut short" in str(report.outcomes[0].error)
+    (row,) = rows(tmp_path / "archive")
+    assert row["error_kind"] == "decode" and row["truncated"] == 1
+    assert row["payload_sha256"] is None and row["text"] is None  # no hash, no text
+    record, _ = read_record(tmp_path / "archive", row)
+    assert record.rec_type == "response"  # the bytes that arrived are evidence
+
+
+def test_a_body_cut_at_the_cap_is_archived_but_not_extracted(
+    tmp_path: Path, local_server: LocalServer, pool: ProcessPoolExecutor
+) -> None:
+    """Issue 10 §2: a cut body is evidence of what the server sent, not a document."""
+    big = EN_HTML.replace("</article>", "<p>more text</p>" * 4000 + "</article>").encode()
+    local_server.route("/big", respond(big))
+    manifest = manifest_for(tmp_path, [{"id": "b", "url": local_server.url("/big")}])
+    run(manifest, tmp_path / "archive", pool, settings={"max_bytes": 20_000})
+    (row,) = rows(tmp_path / "archive")
+    assert row["error_kind"] == "too-large" and row["truncated"] == 1
+    assert row["text"] is None and row["text_sha256"] is None and row["payload_sha256"] is None
+    assert row["warc_offset"] is not None
+
+
 class _RouteToLocal(httpx.AsyncBaseTransport):
     """A real transport that sends requests for t.me to the local server instead."""
 

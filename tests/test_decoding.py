@@ -60,13 +60,17 @@ CASES: list[tuple[str, str | None, bytes, bytes | type[DecodeError]]] = [
     ("gzip-trailing-1f", "gzip", SOME + b"\x1f", TEXT),
     ("gzip-trailing-1f-junk", "gzip", SOME + b"\x1f junk", TEXT),
     ("gzip-empty-body", "gzip", b"", b""),
-    ("gzip-truncated", "gzip", SOME[:-8], TEXT),  # no CRC and length: what was sent, decoded
+    # no CRC and length: a cut body, not the document (finding F1)
+    ("gzip-truncated", "gzip", SOME[:-8], DecodeError),
+    ("gzip-cut-mid-stream", "gzip", SOME[: len(SOME) // 2], DecodeError),
+    ("zlib-deflate-cut", "deflate", zlib.compress(TEXT)[:-6], DecodeError),
+    ("raw-deflate-cut", "deflate", raw_deflate(TEXT)[:-3], DecodeError),
     ("zlib-deflate", "deflate", zlib.compress(TEXT), TEXT),
     ("zlib-deflate-trailing-junk", "deflate", zlib.compress(TEXT) + b"junk", TEXT),
     ("raw-deflate", "deflate", raw_deflate(TEXT), TEXT),
     ("raw-deflate-short", "deflate", raw_deflate(b"x"), b"x"),
     ("raw-deflate-stored", "deflate", raw_deflate(TEXT, level=0), TEXT),
-    ("deflate-one-byte", "deflate", b"\x78", b""),
+    ("deflate-one-byte", "deflate", b"\x78", DecodeError),  # a stream cut after one byte
     ("deflate-empty-body", "deflate", b"", b""),
     ("stacked-gzip-gzip", "gzip, gzip", gz(gz(b"twice")), DecodeError),  # refused at capture
     ("unknown-coding", "compress", b"\x1f\x9d\x90", DecodeError),
@@ -154,7 +158,7 @@ def test_decode_never_returns_more_than_asked(inflater: str) -> None:
 
     assert out == bytes(1000)
     assert len(wire) < 100_000  # a bomb: 64 MB behind it, never inflated
-    assert decoder.decode(b"more", 0) == b"" and decoder.flush(0) == b""
+    assert decoder.decode(b"more", 0) == b"" and decoder.flush(0, complete=False) == b""
 
 
 def test_zlib_header_is_told_from_raw_deflate_by_its_first_two_bytes() -> None:

@@ -9,6 +9,7 @@ import httpx
 
 from ..warc.httpmeta import (
     ContentDecoder,
+    CutShort,
     DecodeError,
     Failure,
     decode_headers,
@@ -54,6 +55,9 @@ async def read_body(response: httpx.Response, exchange: Exchange, cap: int) -> F
             if exchange.truncated:
                 return Failure("too-large", f"body larger than the {format_size(cap)} cap", False)
         body += decoder.flush(cap - len(body))
+    except CutShort as exc:
+        exchange.truncated = True
+        return Failure("decode", str(exc), False)
     except DecodeError as exc:
         return Failure("decode", str(exc), False)
     finally:

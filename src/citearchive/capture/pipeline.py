@@ -131,6 +131,15 @@ def fetch_sources(
         archive.close()
 
 
+def whole(result: FetchResult) -> bool:
+    """Whether the final body arrived whole: the document's hash and text are facts only
+    then. A body cut at the cap or the deadline, or whose Content-Encoding could not be
+    undone, gets neither (the WARC record still holds what arrived, and its own digests
+    vouch for those bytes)."""
+    final = result.exchanges[-1] if result.exchanges else None
+    return final is not None and not final.truncated and result.error_kind != "decode"
+
+
 def _default_client(settings: Settings) -> httpx.AsyncClient:
     return make_client(settings)
 
@@ -295,7 +304,9 @@ class _Runner:
         if earlier is not None:
             row["revisit_of"] = earlier["id"]
             row.update({key: earlier[key] for key in REVISITED_COLUMNS})
-        elif final is not None and final.status_code is not None and result.body:
+        elif final is not None and final.status_code is not None and result.body and whole(result):
+            # A body cut at the cap or the deadline, or one that could not be decoded, is
+            # evidence of what the server sent (its records are written), not a document.
             loop = asyncio.get_running_loop()
             ex: Extraction = await loop.run_in_executor(
                 self.pool, extract_job, result.final_url, result.body,
@@ -310,13 +321,9 @@ class _Runner:
         """Write the result's WARC records and their place and digests into ``row``; the
         earlier capture of the same document this one revisits, if any."""
         final = result.exchanges[-1] if result.exchanges else None
-        # The document's hash is a fact only when its bytes are whole: a body cut at the cap
-        # or the deadline, or whose Content-Encoding could not be undone, gets none (the WARC
-        # record still holds what arrived, and its own digests vouch for those bytes).
-        whole = final is not None and not final.truncated and result.error_kind != "decode"
         payload_sha = (
             hashlib.sha256(result.body).hexdigest()
-            if final and final.status_code and whole
+            if final and final.status_code and whole(result)
             else None
         )
         earlier = (

@@ -191,6 +191,10 @@ class DecodeError(Exception):
     """The body's Content-Encoding cannot be undone (unknown, or corrupt data)."""
 
 
+class CutShort(DecodeError):
+    """The compressed body stops before its stream's end: the body was cut short."""
+
+
 def inflater(wbits: int) -> Any:
     """A zlib-style decompressor (``wbits`` as zlib's): ISA-L's when installed, else zlib's."""
     return _inflate_lib.decompressobj(wbits)
@@ -233,6 +237,7 @@ class ContentDecoder:
         self._brotli: Any = None
         self._ahead = b""  # the first byte of a stream, held until its second one comes
         self._over = False  # the body has ended: what follows is ignored
+        self._seen = False  # any encoded byte arrived (an empty body is no cut stream)
         if self.coding in ("gzip", "x-gzip"):
             self._zlib = inflater(16 + zlib.MAX_WBITS)
         elif self.coding == "br" and BROTLI_OK:
@@ -251,6 +256,7 @@ class ContentDecoder:
         """
         if limit <= 0:
             return b""
+        self._seen = self._seen or len(data) > 0
         try:
             if self._inflating:
                 return self._inflate(data, limit)
@@ -293,12 +299,20 @@ class ContentDecoder:
             return b""
         return data
 
-    def flush(self, limit: int) -> bytes:
+    def flush(self, limit: int, *, complete: bool = True) -> bytes:
         """Whatever output the decoder still holds at the end of the body (at most ``limit``).
 
-        A lone byte held back (a body cut short after one byte of a stream) decodes to
-        nothing, as any stream cut short that early would.
+        With ``complete`` (the body is said to be whole), a compressed stream that has not
+        reached its end (no final deflate block, no gzip trailer, or a lone first byte) is
+        :class:`CutShort`: the bytes are a cut body, not the document. Pass False for a body
+        already known to be cut (at the cap), to take what it decodes to.
         """
+        # (a lone byte after a whole gzip member is trailing junk, as browsers take it)
+        unfinished = not self._zlib.eof if self._zlib is not None else bool(self._ahead)
+        if complete and self._inflating and self._seen and not self._over and unfinished:
+            raise CutShort(
+                f"the {self.coding} stream ends before its end marker: the body was cut short"
+            )
         if self._zlib is None or self._over or limit <= 0:
             return b""
         try:

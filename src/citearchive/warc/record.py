@@ -260,7 +260,7 @@ class _RecordParser:
             return f
         if self.decoder is not None and f.decode_error is None and self._room() > 0:
             try:
-                tail = self.decoder.flush(self._room())
+                tail = self.decoder.flush(self._room(), complete=not self.truncated)
             except DecodeError as exc:
                 f.decode_error = str(exc)
             else:

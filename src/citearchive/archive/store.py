@@ -311,11 +311,11 @@ class Archive:
             )  # fmt: skip
             for table in ("footnotes", "citations", "claims"):
                 db.execute(f"DELETE FROM {table}")
-            footnote_text = {(f.document, f.number): f.text for f in manifest.footnotes}
+            footnote_text = {(f.document, f.number): f.text for f in manifest.all_footnotes}
             _t(db, "footnotes").insert_all(
                 {"document_id": f.document, "footnote": f.number, "text": f.text,
                  "accessed": f.accessed}
-                for f in manifest.footnotes
+                for f in manifest.all_footnotes
             )  # fmt: skip
             _t(db, "citations").insert_all(
                 (

@@ -72,7 +72,7 @@ def manifest_text(server: LocalServer, commentary: str | None = None) -> str:
         ("fn8", "/en", []),
     ]
     out = [f'[[document]]\nid = "doc"\ntitle = "Commentary"\n{doc_file}']
-    for n in range(1, 8):  # footnote 8 has no [[footnote]]: its source defines it
+    for n in range(1, 8):  # footnote 8 has no [[footnote]] entry: its source defines it
         out.append(f'[[footnote]]\nnumber = {n}\ntext = "Footnote {n}."\n')
     for n, (sid, path, quotes) in enumerate(src, start=1):
         url = f'url = "{server.url(path)}"\n' if path else ""
@@ -147,13 +147,13 @@ def test_each_claim_gets_its_verdict(copy: tuple[Path, Manifest]) -> None:
         5: ("untraceable", False),
         6: ("untraceable", False),
         7: ("untraceable", False),
-        8: ("ok", True),  # defined by the source that carries its number
+        8: ("ok", True),
     }
     assert claim(report, 4).problems == ["source fn4: only failed captures (HTTP 404 Not Found)"]
     assert claim(report, 5).problems[0].startswith("source fn5: only suspect captures (captcha")
     assert claim(report, 6).problems == ["source fn6 has no URL (unresolved)"]
     assert claim(report, 7).problems == ["source fn7 was never captured"]
-    assert claim(report, 8).problems == []
+    assert claim(report, 8).problems == []  # a footnote a source carries exists
     assert claim(report, 1).capture_ids and not claim(report, 1).problems
     approx = claim(report, 2).problems[0]
     assert approx.startswith("fn2: quote") and "停戦の具体的な条件については" in approx

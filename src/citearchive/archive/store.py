@@ -207,19 +207,40 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
+def _done_migrations(db: sqlite_utils.Database) -> set[str]:
+    if not db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
+    ).fetchone():
+        return set()
+    return {row[0] for row in db.execute("SELECT name FROM _migrations")}
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Apply the migrations not yet applied, in order; return their names."""
-    if "_migrations" not in db.table_names():
-        _t(db, "_migrations").create({"name": str, "applied_at": str}, pk="name")
-    done = {row["name"] for row in _t(db, "_migrations").rows}
+    """Apply the migrations not yet applied, in order; return their names.
+
+    Each migration and its ``_migrations`` row commit together in one ``BEGIN IMMEDIATE``
+    transaction (DDL is transactional in SQLite), so a kill at any instant leaves the
+    schema before that migration or after it, and two processes opening a new archive at
+    once take turns: the second finds the work done. An up-to-date archive is not written.
+    """
+    if _done_migrations(db) >= {name for name, _ in MIGRATIONS}:
+        return []
     applied = []
     for name, step in MIGRATIONS:
-        if name in done:
-            continue
-        with db.conn:
-            step(db)
-            _t(db, "_migrations").insert({"name": name, "applied_at": utcnow()})
-        applied.append(name)
+        db.execute("BEGIN IMMEDIATE")  # waits (busy timeout) for another opener's migration
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS [_migrations] "
+                       "([name] TEXT PRIMARY KEY, [applied_at] TEXT)")  # fmt: skip
+            if name not in _done_migrations(db):
+                step(db)  # sqlite-utils runs statements inside the open transaction
+                db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                           [name, utcnow()])  # fmt: skip
+                applied.append(name)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            raise
     return applied
 
 
@@ -311,11 +332,11 @@ class Archive:
             )  # fmt: skip
             for table in ("footnotes", "citations", "claims"):
                 db.execute(f"DELETE FROM {table}")
-            footnote_text = {(f.document, f.number): f.text for f in manifest.footnotes}
+            footnote_text = {(f.document, f.number): f.text for f in manifest.all_footnotes}
             _t(db, "footnotes").insert_all(
                 {"document_id": f.document, "footnote": f.number, "text": f.text,
                  "accessed": f.accessed}
-                for f in manifest.footnotes
+                for f in manifest.all_footnotes
             )  # fmt: skip
             _t(db, "citations").insert_all(
                 (

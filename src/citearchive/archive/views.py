@@ -245,18 +245,32 @@ def create_views(db: sqlite_utils.Database) -> list[str]:
     A view depends on the ones before it, so when one changes, it and every later view
     are dropped (in reverse order) and recreated, in one transaction.
     """
+    if not _stale(db):
+        return []
+    # DDL is transactional in SQLite: BEGIN IMMEDIATE makes the drop and create one step,
+    # and a second process opening the archive at the same moment waits, then finds the
+    # views current.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        redo = _stale(db)
+        for name in reversed(redo):
+            db.execute(f"DROP VIEW IF EXISTS {name}")
+        for name in redo:
+            db.execute(view_sql(name))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+        raise
+    return redo
+
+
+def _stale(db: sqlite_utils.Database) -> list[str]:
+    """The views to recreate: the first whose definition changed and every later one."""
     stored = {
         row[0]: row[1]
         for row in db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'")
     }
     names = list(VIEWS)
     stale = [n for n in names if stored.get(n) != view_sql(n)]
-    if not stale:
-        return []
-    redo = names[names.index(stale[0]) :]
-    with db.conn:
-        for name in reversed(redo):
-            db.execute(f"DROP VIEW IF EXISTS {name}")
-        for name in redo:
-            db.execute(view_sql(name))
-    return redo
+    return names[names.index(stale[0]) :] if stale else []

@@ -70,7 +70,7 @@ def fallback_target(manifest: Manifest, source: Source) -> Target:
     else the source's publication date, else "newest"."""
     accessed = sorted(
         f.accessed
-        for f in manifest.footnotes
+        for f in manifest.all_footnotes
         if f.accessed and f.document == source.document and f.number in source.footnotes
     )
     if accessed:

@@ -96,7 +96,7 @@ def export_robust_links(
 
 def _accessed_by_source(manifest: Manifest) -> dict[str, str]:
     """Per source, the access date its footnotes give (the latest, when several do)."""
-    by_note = {(f.document, f.number): f.accessed for f in manifest.footnotes if f.accessed}
+    by_note = {(f.document, f.number): f.accessed for f in manifest.all_footnotes if f.accessed}
     out: dict[str, str] = {}
     for s in manifest.sources:
         dates = [d for n in s.footnotes if (d := by_note.get((s.document, n)))]
@@ -252,14 +252,11 @@ def _document_html(manifest: Manifest, versions: dict[str, Version | None]) -> s
 
 
 def _section(manifest: Manifest, doc: Document, versions: dict[str, Version | None]) -> str:
-    notes: dict[int, Footnote] = {f.number: f for f in manifest.footnotes
+    notes: dict[int, Footnote] = {f.number: f for f in manifest.all_footnotes
                                   if f.document == doc.id}  # fmt: skip
-    numbers = sorted(set(notes) | {n for s in manifest.sources if s.document == doc.id
-                                   for n in s.footnotes})  # fmt: skip
     items = []
-    for n in numbers:
-        note = notes.get(n)
-        text = (note.text if note else None) or ""
+    for n, note in notes.items():
+        text = note.text or ""
         cited = manifest.sources_for(doc.id, n)
         items.append(
             f'<li id="fn-{_esc(doc.id)}-{n}" value="{n}">'

@@ -184,7 +184,7 @@ def _describe(manifest: Manifest | None, created: str) -> dict[str, Any]:
         by = f" by {doc.author}" if doc.author else ""
         description = (
             f"The web sources cited in “{doc.title}”{by}, archived by citearchive "
-            f"({len(manifest.sources)} sources)."
+            f"({len(manifest.all_footnotes)} footnotes, {len(manifest.sources)} sources)."
         )
     return {"title": title, "description": description, "created": created,
             "software": f"citearchive {__version__}"}  # fmt: skip

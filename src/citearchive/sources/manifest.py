@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +103,33 @@ class Manifest:
     def sources_for(self, document: str, footnote: int) -> list[Source]:
         return [s for s in self.sources if s.document == document and footnote in s.footnotes]
 
+    @cached_property
+    def all_footnotes(self) -> tuple[Footnote, ...]:
+        """Every footnote of every document, by document and number.
+
+        A footnote exists when a ``[[footnote]]`` entry or a ``[[source]]`` carries its
+        number (a hand-written file with only sources and claims is complete); a number
+        only a source carries is a Footnote without text. Every stage (check, verify,
+        status, the archive's tables and views, the exports) asks this, never
+        ``footnotes`` alone.
+        """
+        declared = {(f.document, f.number): f for f in self.footnotes}
+        for s in self.sources:
+            for n in s.footnotes:
+                declared.setdefault((s.document, n), Footnote(document=s.document, number=n))
+        order = {d.id: i for i, d in enumerate(self.documents)}
+        return tuple(sorted(declared.values(), key=lambda f: (order.get(f.document, -1), f.number)))
+
+    def has_footnote(self, document: str, number: int) -> bool:
+        """Whether footnote ``number`` of ``document`` exists (see :attr:`all_footnotes`)."""
+        return any(f.document == document and f.number == number for f in self.all_footnotes)
+
     def summary(self) -> dict[str, Any]:
         resolved = [s for s in self.sources if s.resolved]
         return {
             "file": str(self.path),
             "documents": len(self.documents),
-            "footnotes": len(self.footnotes),
+            "footnotes": len(self.all_footnotes),
             "sources": len(self.sources),
             "resolved": len(resolved),
             "unresolved": len(self.sources) - len(resolved),
@@ -363,12 +385,6 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
         )
 
     cited = {(s.document, n) for s in sources for n in s.footnotes}
-    # A footnote exists when a [[footnote]] entry or a [[source]] carries its number: a
-    # hand-written file with sources and claims only is complete. Every later stage (check,
-    # verify, status, the database's footnotes table, the exports) reads this one list.
-    footnotes += [
-        Footnote(document=doc, number=n) for doc, n in sorted(cited) if (doc, n) not in seen_fn
-    ]
     claims: list[Claim] = []
     counters: dict[str, int] = {}
     for i, entry in enumerate(data.get("claim", [])):

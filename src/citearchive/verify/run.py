@@ -277,11 +277,10 @@ def _check_quotes(archive: Archive, ev: _Evidence, s: Source, sink: _Sink) -> No
 
 def _check_claims(manifest: Manifest, ev: _Evidence, sink: _Sink) -> None:
     """Traceability: footnote defined, citing sources with URLs and a sound capture each."""
-    defined = {(f.document, f.number) for f in manifest.footnotes}
     for c in manifest.claims:
         cid = claim_id(c.document, c.index)
         sources = manifest.sources_for(c.document, c.footnote)
-        reasons = [] if (c.document, c.footnote) in defined else [
+        reasons = [] if manifest.has_footnote(c.document, c.footnote) else [
             f"footnote {c.footnote} is not defined"
         ]  # fmt: skip
         if not sources:

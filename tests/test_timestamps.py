@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -34,7 +35,7 @@ from citearchive.sources.manifest import Manifest, parse_manifest
 from citearchive.verify.run import VerifyReport, verify_archive
 from citearchive.verify.timestamps import check_token
 from localserver import LocalServer, respond
-from tsa import OPENSSL, LocalTSA, free_port_url, needs_openssl
+from tsa import LocalTSA, free_port_url, needs_openssl
 
 pytestmark = needs_openssl
 FAST = {"host_delay": 0.0, "backoff": 0.01, "deadline": 10.0, "max_attempts": 1}
@@ -192,17 +193,34 @@ def test_manifest_lists_every_record_and_capture(copy: tuple[Path, Manifest]) ->
 def test_a_third_party_checks_the_token_with_openssl_alone(
     copy: tuple[Path, Manifest], tsa: LocalTSA
 ) -> None:
-    """The README's command: openssl ts -verify, the manifest, the token, the TSA's root."""
+    """The README's commands, as written there: openssl ts -verify and sha256sum."""
     root, _ = copy
     first = runs(root)[0]
     ((token,),) = rows(root, "SELECT token_filename FROM timestamps WHERE run_id = ?", [first])
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**Checking a token without citearchive.**", 1)[1]
+    lines = [
+        x.split("#")[0].strip() for x in section.split("```sh\n", 1)[1].split("```")[0].splitlines()
+    ]
+    names = {
+        "RUN.timestamp.digicert.com.tsr": token,
+        "RUN.": f"{first}.",
+        "tsa-root.pem": str(tsa.ca_pem),
+    }
+    argv = []
+    for line in lines:
+        for old, new in names.items():
+            line = line.replace(old, new)
+        argv.append(shlex.split(line))
     warc = root / "warc"
-    cmd = [str(OPENSSL), "ts", "-verify", "-data", f"{first}.manifest.txt", "-in", token,
-           "-CAfile", str(tsa.ca_pem)]  # fmt: skip
-    done = subprocess.run(cmd, cwd=warc, capture_output=True, text=True)
+    show, check, checksum = argv
+    assert "Time stamp:" in subprocess.run(show, cwd=warc, capture_output=True, text=True).stdout
+    done = subprocess.run(check, cwd=warc, capture_output=True, text=True)
     assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stderr
+    digest = subprocess.run(checksum, cwd=warc, capture_output=True, text=True).stdout.split()[0]
+    assert digest in (warc / f"{first}.manifest.txt").read_text()
     (warc / f"{first}.manifest.txt").write_bytes(b"edited\n")  # and it fails when edited
-    done = subprocess.run(cmd, cwd=warc, capture_output=True, text=True)
+    done = subprocess.run(check, cwd=warc, capture_output=True, text=True)
     assert done.returncode != 0 and "Verification: FAILED" in done.stdout
 
 

@@ -385,3 +385,32 @@ def test_any_warc_file_scans_without_raising(
     path.write_bytes(data)
     items = list(scan_members(path))
     assert sum(getattr(m, "length", 0) for m in items) <= len(data)
+
+
+# --- Datasette: claim_evidence and the capture page show the timestamp -----------------------
+
+
+def test_datasette_shows_the_timestamp(copy: tuple[Path, Manifest]) -> None:
+    import asyncio
+
+    from citearchive.browse.serve import make_datasette
+
+    root, manifest = copy
+    verify_archive(manifest, root)
+    first = runs(root)[0]
+    ((cid,),) = rows(root, "SELECT id FROM captures WHERE run_id = ? AND source_id = 's-ja'",
+                     [first])  # fmt: skip
+    ds = make_datasette(root)
+
+    async def get(path: str) -> Any:
+        return await ds.client.get(path)
+
+    db = "/citearchive"
+    evidence = asyncio.run(get(f"{db}/claim_evidence.json?_shape=array")).json()
+    assert len(evidence) == 3
+    assert all(
+        r["timestamp"].startswith("evidence timestamped by CN=Test TSA at ") for r in evidence
+    )
+    page = asyncio.run(get(f"/-/citearchive/capture/{cid}")).text
+    assert f"run manifest warc/{first}.manifest.txt timestamped by CN=Test TSA at " in page
+    assert "verify: ok: evidence timestamped by CN=Test TSA" in page

@@ -51,7 +51,7 @@ def canned_queries_for_archive() -> dict[str, dict[str, Any]]:
             ),
             "sql": (
                 "select claim_id, footnote, claim, source_title, url, capture_id, captured_at,\n"
-                "  quote_verdicts, verdict, verdict_detail, payload_sha256, source_id,\n"
+                "  quote_verdicts, verdict, verdict_detail, timestamp, payload_sha256, source_id,\n"
                 "  document_id\n"
                 "from claim_evidence\norder by document_id, position"
             ),
@@ -106,6 +106,7 @@ TABLES: dict[str, dict[str, Any]] = {
             quote_verdicts="Latest quote checks: how many of the source's quotes were found",
             verdict="Last traceability verdict of `citearchive verify` for this claim",
             verdict_detail="Why traceability failed, when it did",
+            timestamp="RFC 3161: 'evidence timestamped by <TSA> at <time>', or why not",
         ),
     },
     "source_status": {

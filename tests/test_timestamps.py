@@ -414,3 +414,34 @@ def test_datasette_shows_the_timestamp(copy: tuple[Path, Manifest]) -> None:
     page = asyncio.run(get(f"/-/citearchive/capture/{cid}")).text
     assert f"run manifest warc/{first}.manifest.txt timestamped by CN=Test TSA at " in page
     assert "verify: ok: evidence timestamped by CN=Test TSA" in page
+
+
+# --- WACZ: run manifests and tokens travel with the package; import-warc runs are stamped ----
+
+
+def test_wacz_carries_manifests_and_tokens_and_import_warc_runs_are_stamped(
+    copy: tuple[Path, Manifest], tmp_path: Path, tsa: LocalTSA
+) -> None:
+    import zipfile
+
+    from citearchive.capture.import_warc import import_warcs
+    from citearchive.export.wacz import export_wacz
+
+    root, manifest = copy
+    out = export_wacz(root, tmp_path / "out.wacz", manifest=manifest)
+    with zipfile.ZipFile(out) as zf:
+        package = json.loads(zf.read("datapackage.json"))
+        listed = {r["path"]: r["hash"] for r in package["resources"]}
+        stamps = sorted(n for n in zf.namelist() if n.startswith("timestamps/"))
+        assert len(stamps) == 4  # two runs: a manifest and a token each
+        for name in stamps:
+            assert listed[name] == "sha256:" + hashlib.sha256(zf.read(name)).hexdigest()
+            assert zf.read(name) == (root / "warc" / name.split("/", 1)[1]).read_bytes()
+    # the WACZ imported into a fresh archive: a new import-warc run, timestamped in turn
+    fresh = tmp_path / "fresh"
+    report = import_warcs(manifest, fresh, [out], executor=ThreadPoolExecutor(1))
+    assert report.run_id and report.counts()["imported"] == 4  # s-en was captured twice
+    ((name, error),) = rows(fresh, "SELECT token_filename, error FROM timestamps")
+    assert error is None and (fresh / "warc" / name).is_file()
+    verified = verify_archive(manifest, fresh)
+    assert {c.outcome for c in stamp_checks(verified)} == {"ok"}, verified.checks

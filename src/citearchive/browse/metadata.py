@@ -173,6 +173,19 @@ TABLES: dict[str, dict[str, Any]] = {
         "sort_desc": "started_at",
         "columns": _columns(warc_filename="The WARC file of the run, in archive/warc/"),
     },
+    "timestamps": {
+        "description": (
+            "RFC 3161 timestamps: each TSA's answer for a run's manifest (warc/<run>.manifest.txt)"
+            ": the token (warc/<token_filename>) with the TSA's time, or the error."
+        ),
+        "sort_desc": "requested_at",
+        "facets": ["tsa_url"],
+        "columns": _columns(
+            imprint_sha256="SHA-256 of the run manifest sent to the TSA",
+            gen_time="The time the TSA signed (UTC)",
+            error="Why there is no token (TSA unreachable, refused ...); NULL when there is one",
+        ),
+    },
     "captures": {
         "description": (
             "Every attempt to capture a source, failures included. Click a title for the "

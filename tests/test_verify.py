@@ -185,7 +185,7 @@ def test_every_result_is_stored_as_a_check(copy: tuple[Path, Manifest]) -> None:
     total = sum(sum(c.values()) for c in report.totals.values())
     assert len(stored) == total
     by_kind = {row["kind"] for row in stored}
-    assert by_kind == {"fixity", "traceability", "quote"}
+    assert by_kind == {"fixity", "traceability", "quote", "timestamp"}
     fixity = [r for r in stored if r["kind"] == "fixity"]
     assert all(
         r["subject"] == f"capture:{r['capture_id']}" and r["outcome"] == "ok" for r in fixity

@@ -129,6 +129,7 @@ def test_the_package_holds_every_file_with_its_hash(
         [f"archive/{w.name}" for w in warcs]
         + ["indexes/index.cdx", "pages/pages.jsonl", "datapackage.json",
            "datapackage-digest.json"]
+        + [f"timestamps/{p.name}" for p in (root / "warc").glob("*.manifest.txt")]  # issue 13
     )  # fmt: skip
     with zipfile.ZipFile(out) as zf:
         for w in warcs:  # WARCs as they are, uncompressed in the ZIP (replay seeks into them)

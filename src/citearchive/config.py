@@ -7,7 +7,8 @@ applies the overrides in that order (defaults < sources.toml < flags).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import os
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from . import __version__
@@ -36,6 +37,22 @@ DEFAULT_MEMENTO_TIMEGATE = "http://timetravel.mementoweb.org/timegate/"
 # The Wayback Machine's availability API (?url=...&timestamp=YYYYMMDDhhmmss is added).
 DEFAULT_WAYBACK_AVAILABLE = "https://archive.org/wayback/available"
 DEFAULT_FALLBACK_TRIES = 3  # mementos tried per source, closest first
+# RFC 3161 timestamp authorities asked to timestamp each run's manifest (archive/timestamps.py):
+# two free public TSAs whose certificates chain to roots in the usual system trust stores.
+# The environment variable CITEARCHIVE_TSA_URLS (space-separated; empty: off) replaces this
+# default for a whole machine or a test session; sources.toml and flags override both.
+DEFAULT_TSA_URLS: tuple[str, ...] = (
+    "http://timestamp.digicert.com",
+    "http://timestamp.sectigo.com",
+)
+TSA_URLS_ENV = "CITEARCHIVE_TSA_URLS"
+DEFAULT_TSA_TIMEOUT = 10.0  # seconds for all TSAs of one run together; a run never waits longer
+
+
+def default_tsa_urls() -> tuple[str, ...]:
+    """The TSAs used when sources.toml names none: the environment's, else the defaults."""
+    env = os.environ.get(TSA_URLS_ENV)
+    return DEFAULT_TSA_URLS if env is None else tuple(env.split())
 
 
 @dataclass(frozen=True)
@@ -60,6 +77,9 @@ class Settings:
     memento_timegate: str = DEFAULT_MEMENTO_TIMEGATE
     wayback_available: str = DEFAULT_WAYBACK_AVAILABLE
     fallback_tries: int = DEFAULT_FALLBACK_TRIES
+    tsa_urls: tuple[str, ...] = field(default_factory=default_tsa_urls)
+    tsa_certs: tuple[str, ...] = ()  # PEM files of TSA roots trusted besides the system's
+    tsa_timeout: float = DEFAULT_TSA_TIMEOUT
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -72,10 +92,13 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "max_bytes": (1, 10**12), "max_redirects": (0, 100), "max_attempts": (1, 20),
     "backoff": (0, 600), "max_retry_after": (0, 86400), "concurrency": (1, 1000),
     "per_host": (1, 100), "host_delay": (0, 3600), "warc_gzip_level": (0, 9),
-    "fallback_tries": (1, 20),
+    "fallback_tries": (1, 20), "tsa_timeout": (0.1, 600),
 }  # fmt: skip
 # Settings that name a web service: an http(s) URL, or "" for "do not use".
 ENDPOINT_SETTINGS: tuple[str, ...] = ("memento_timemap", "memento_timegate", "wayback_available")
+# Settings that are lists of strings in sources.toml (tuples here); endpoints among them
+# hold http(s) URLs, path lists files relative to sources.toml.
+LIST_SETTINGS: tuple[str, ...] = ("tsa_urls", "tsa_certs")
 
 
 def resolve_settings(*layers: dict[str, Any] | None) -> Settings:

@@ -31,6 +31,7 @@ from .. import __version__
 from ..errors import ArchiveError, ArchiveLockedError
 from ..sources.manifest import Manifest
 from ..warc.writer import WarcFile, recover_open_files
+from .runs import migrate_timestamps
 from .search import fold
 from .views import create_views
 
@@ -204,6 +205,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_memento", _m004_memento),
     ("005_import_provenance", _m005_import_provenance),
     ("006_folded_search_index", _m006_folded_search_index),
+    ("007_issue13_timestamps", migrate_timestamps),  # run manifests, RFC 3161 tokens (runs.py)
 ]
 
 

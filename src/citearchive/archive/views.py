@@ -95,6 +95,7 @@ SELECT
   coalesce(trace.outcome, 'not verified') AS verdict,
   trace.detail AS verdict_detail,
   trace.checked_at AS verified_at,
+  json_extract(stamp.detail, '$.message') AS timestamp,
   newest_good.payload_sha256,
   citations.source_id,
   claims.document_id,
@@ -110,6 +111,8 @@ LEFT JOIN newest_good ON newest_good.source_id = citations.source_id
 LEFT JOIN quote_checks ON quote_checks.source_id = citations.source_id
 LEFT JOIN latest_checks AS trace
   ON trace.kind = 'traceability' AND trace.subject = 'claim:' || claims.id
+LEFT JOIN latest_checks AS stamp
+  ON stamp.kind = 'timestamp' AND stamp.subject = 'claim:' || claims.id
 ORDER BY claims.document_id, claims.position, citations.source_id
 """
 

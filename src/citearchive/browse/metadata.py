@@ -51,7 +51,7 @@ def canned_queries_for_archive() -> dict[str, dict[str, Any]]:
             ),
             "sql": (
                 "select claim_id, footnote, claim, source_title, url, capture_id, captured_at,\n"
-                "  quote_verdicts, verdict, verdict_detail, payload_sha256, source_id,\n"
+                "  quote_verdicts, verdict, verdict_detail, timestamp, payload_sha256, source_id,\n"
                 "  document_id\n"
                 "from claim_evidence\norder by document_id, position"
             ),
@@ -106,6 +106,7 @@ TABLES: dict[str, dict[str, Any]] = {
             quote_verdicts="Latest quote checks: how many of the source's quotes were found",
             verdict="Last traceability verdict of `citearchive verify` for this claim",
             verdict_detail="Why traceability failed, when it did",
+            timestamp="RFC 3161: 'evidence timestamped by <TSA> at <time>', or why not",
         ),
     },
     "source_status": {
@@ -171,6 +172,19 @@ TABLES: dict[str, dict[str, Any]] = {
         "description": "Every fetch and verify run: when, which version, which settings.",
         "sort_desc": "started_at",
         "columns": _columns(warc_filename="The WARC file of the run, in archive/warc/"),
+    },
+    "timestamps": {
+        "description": (
+            "RFC 3161 timestamps: each TSA's answer for a run's manifest (warc/<run>.manifest.txt)"
+            ": the token (warc/<token_filename>) with the TSA's time, or the error."
+        ),
+        "sort_desc": "requested_at",
+        "facets": ["tsa_url"],
+        "columns": _columns(
+            imprint_sha256="SHA-256 of the run manifest sent to the TSA",
+            gen_time="The time the TSA signed (UTC)",
+            error="Why there is no token (TSA unreachable, refused ...); NULL when there is one",
+        ),
     },
     "captures": {
         "description": (

@@ -352,6 +352,17 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
         "ORDER BY checked_at DESC, id DESC LIMIT 50",
         {"id": capture_id},
     )
+    stamps = await _rows(  # the RFC 3161 tokens of the run that made this capture
+        db,
+        "SELECT tsa_url, tsa_name, gen_time, serial, token_filename, error, "
+        "(SELECT manifest_filename FROM runs WHERE runs.id = timestamps.run_id) AS manifest, "
+        "(SELECT outcome || ': ' || json_extract(detail, '$.message') FROM checks "
+        " WHERE kind = 'timestamp' AND subject = 'run:' || timestamps.run_id "
+        " ORDER BY checked_at DESC, id DESC LIMIT 1) AS verified "
+        "FROM timestamps WHERE run_id = ? AND (token_filename IS NOT NULL OR error IS NOT NULL) "
+        "ORDER BY id",
+        [capture.get("run_id")],
+    )
     others = await _rows(
         db,
         "SELECT id, fetched_at, method, status_code, error, suspect, payload_sha256, "
@@ -361,6 +372,7 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
     return {
         "capture": capture, "source": source, "document": document, "original": original,
         "claims": claims, "quotes": quotes, "checks": checks, "captures": others,
+        "timestamps": stamps,
         "archived_url": archived_path(capture_id) if _has_record(capture, original) else None,
     }  # fmt: skip
 

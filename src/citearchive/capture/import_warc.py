@@ -42,6 +42,7 @@ from warcio.statusandheaders import StatusAndHeaders
 
 from .. import __version__
 from ..archive.store import Archive
+from ..archive.timestamps import stamp_run
 from ..config import resolve_settings
 from ..errors import WarcImportError
 from ..sources.manifest import Manifest, Source
@@ -281,6 +282,7 @@ def import_warcs(
             todo = _new_chains(archive, chains, parts, report)
             if todo:
                 _write(archive, settings.warc_gzip_level, parts, index, todo, report, executor)
+                stamp_run(archive, str(report.run_id), settings)  # manifest + RFC 3161 tokens
     finally:
         archive.close()
     for c in report.captures:

@@ -25,6 +25,7 @@ import httpx
 
 from .. import __version__
 from ..archive.store import Archive
+from ..archive.timestamps import stamp_run
 from ..config import Settings, resolve_settings
 from ..errors import UsageError
 from ..sources.manifest import Manifest, Source
@@ -126,6 +127,7 @@ def fetch_sources(
             outcomes = sorted(outcomes + runner.outcomes, key=lambda o: order[o.source_id])
             report = FetchReport(run_id, str(archive.root), warc.name, outcomes)
             archive.finish_run(run_id, report.counts())
+            stamp_run(archive, run_id, settings)  # run manifest + RFC 3161 tokens; never fails
             return report
     finally:
         archive.close()

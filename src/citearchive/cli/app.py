@@ -419,3 +419,8 @@ def search(
 
 app.command("import-warc")(import_warc)
 app.add_typer(export_app, name="export")
+
+# --- timestamp (cli/timestamp.py) ------------------------------------------------------------
+from .timestamp import timestamp  # noqa: E402 - registered beside its kin
+
+app.command("timestamp")(timestamp)

@@ -7,6 +7,8 @@ WACZ (Web Archive Collection Zipped, webrecorder's spec) is a ZIP file laid out 
     pages/pages.jsonl            a header line, then one page per good capture (with text)
     datapackage.json             Frictionless data package: every file's path, bytes, sha256
     datapackage-digest.json      the sha256 of datapackage.json
+    timestamps/<run>.manifest.txt   each run's manifest and its RFC 3161 tokens (.tsr), as
+    timestamps/<run>.<tsa>.tsr      in the archive's warc/ folder (archive/runs.py)
 
 The CDXJ lines follow pywb's format (as cdxj-indexer writes them): ``<SURT> <14-digit
 timestamp> {"url", "mime", "status", "digest", "length", "offset", "filename"}``, where the
@@ -143,6 +145,8 @@ def export_wacz(
                     f"{path}: unreadable WARC file ({exc}); `citearchive verify` names the damage"
                 ) from None
         pages = list(_pages(archive, {p.name for p in warcs}, dates))
+        stamps = [p for pattern in ("*.manifest.txt", "*.tsr")
+                  for p in sorted(archive.warc_dir.glob(pattern)) if p.is_file()]  # fmt: skip
     finally:
         archive.close()
     index = "".join(sorted(e.line() + "\n" for e in entries)).encode("utf-8")
@@ -151,7 +155,7 @@ def export_wacz(
     pages_bytes = "".join(
         json.dumps(p, ensure_ascii=False) + "\n" for p in [header, *pages]
     ).encode("utf-8")
-    _write_zip(output, warcs, index, pages_bytes, _describe(manifest, created))
+    _write_zip(output, warcs, index, pages_bytes, _describe(manifest, created), stamps)
     return output
 
 
@@ -191,7 +195,12 @@ def _describe(manifest: Manifest | None, created: str) -> dict[str, Any]:
 
 
 def _write_zip(
-    output: Path, warcs: list[Path], index: bytes, pages: bytes, meta: dict[str, Any]
+    output: Path,
+    warcs: list[Path],
+    index: bytes,
+    pages: bytes,
+    meta: dict[str, Any],
+    stamps: list[Path] | None = None,
 ) -> None:
     """Write the ZIP under a temporary name in the same folder, then rename it."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -207,6 +216,10 @@ def _write_zip(
                     resources.append(_add_stream(zf, name, src, size, stamp))
             resources.append(_add_bytes(zf, INDEX_PATH, index, stamp))
             resources.append(_add_bytes(zf, PAGES_PATH, pages, stamp))
+            for path in stamps or []:  # run manifests and their timestamp tokens
+                resources.append(
+                    _add_bytes(zf, f"timestamps/{path.name}", path.read_bytes(), stamp)
+                )
             package = {"profile": "data-package", "wacz_version": WACZ_VERSION, **meta,
                        "resources": resources}  # fmt: skip
             package_bytes = json.dumps(package, ensure_ascii=False, indent=2).encode("utf-8")

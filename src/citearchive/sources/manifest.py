@@ -18,7 +18,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..config import ENDPOINT_SETTINGS, SETTING_NAMES, SETTING_RANGES, SETTING_TYPES
+from ..config import (
+    ENDPOINT_SETTINGS,
+    LIST_SETTINGS,
+    SETTING_NAMES,
+    SETTING_RANGES,
+    SETTING_TYPES,
+)
 from ..errors import ManifestError
 from .languages import ISO_639_1
 from .urls import short_url, url_problem
@@ -417,6 +423,9 @@ def _settings(r: _Reader, raw: Any) -> dict[str, Any]:
     r.check_keys("settings", 0, raw, SETTING_NAMES)
     out: dict[str, Any] = {}
     for key, value in raw.items():
+        if key in LIST_SETTINGS:
+            out[key] = _list_setting(r, raw, key, value)
+            continue
         want = SETTING_TYPES[key]
         if want is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -435,6 +444,22 @@ def _settings(r: _Reader, raw: Any) -> dict[str, Any]:
             r.url("settings", 0, raw, key, str(value))
         out[key] = value
     return out
+
+
+def _list_setting(r: _Reader, raw: dict[str, Any], key: str, value: Any) -> tuple[str, ...]:
+    """A list of strings: TSA URLs (checked as URLs) or PEM files (made absolute, relative to
+    sources.toml, and required to exist)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise r.fail("settings", 0, key, f"must be a list of strings, not {value!r}")
+    if key == "tsa_urls":
+        return tuple(r.url("settings", 0, raw, key, v) or v for v in value)
+    paths = []
+    for v in value:
+        path = (r.path.parent / v).resolve()
+        if not path.is_file():
+            raise r.fail("settings", 0, key, f"'{v}' is not a file (looked at {path})")
+        paths.append(str(path))
+    return tuple(paths)
 
 
 def _documents(r: _Reader, raw: list[Any]) -> list[Document]:

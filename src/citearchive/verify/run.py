@@ -46,6 +46,7 @@ from ..sources.manifest import Manifest, Source
 from .fixity import check_fixity
 from .live import live_checks, refetch
 from .quotes import best_anchor, normalize, quote_detail, quote_rows, remember_context
+from .timestamps import timestamp_checks
 
 FAILING = frozenset(
     {"failed", "not-found", "no-capture", "changed", "moved", "gone", "blocked", "unreachable"}
@@ -99,6 +100,8 @@ class ClaimRow:
     capture_ids: list[int] = field(default_factory=list)  # the good captures it traces to
     # one line per cited source that survives only as a web archive's copy
     fallback: list[str] = field(default_factory=list)
+    # "evidence timestamped by <TSA> at <time>", or why not (verify/timestamps.py)
+    timestamp: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -329,6 +332,7 @@ def _check_lint(manifest: Manifest, sink: _Sink) -> None:
 
 _VERDICTS = (  # (kind, outcome) -> claim verdict, strongest first
     ("traceability", "failed", "untraceable"),
+    ("timestamp", "failed", "timestamp does not hold"),
     ("quote", "no-capture", "quote unchecked"),
     ("quote", "not-found", "quote not found"),
     ("live-quote", "not-found", "quote gone from live page"),  # read, and not in it
@@ -347,6 +351,8 @@ def _problem(c: Check) -> str:
     """One line for a person: which source, which quote, what is wrong."""
     if c.kind == "traceability":
         return str(c.detail)
+    if c.kind == "timestamp" and isinstance(c.detail, dict):
+        return str(c.detail["message"])
     d = c.detail if isinstance(c.detail, dict) else {"reason": c.detail}
     if c.kind == "live":
         why = d.get("error") or d.get("suspect") or d.get("diff") or d.get("final_url") or ""
@@ -368,7 +374,8 @@ def _claim_rows(manifest: Manifest, sink: _Sink) -> list[ClaimRow]:
     for c in manifest.claims:
         cid = claim_id(c.document, c.index)
         sids = [s.id for s in manifest.sources_for(c.document, c.footnote)]
-        checks = [k for k in sink.kept if k.claim_id == cid and k.kind == "traceability"]
+        checks = [k for k in sink.kept
+                  if k.claim_id == cid and k.kind in ("traceability", "timestamp")]  # fmt: skip
         checks += [k for sid in sids for kind in ("quote", "live", "live-quote")
                    for k in sink.of(kind, sid)]  # fmt: skip
         verdict = next(
@@ -387,10 +394,17 @@ def _claim_rows(manifest: Manifest, sink: _Sink) -> list[ClaimRow]:
                               for k in archived if isinstance(k.detail, dict))
             )  # fmt: skip
             verdict += f"; rests on an archived copy (memento {dates})"
+        stamp = next((k for k in checks if k.kind == "timestamp"), None)
+        if stamp is not None and stamp.outcome == "ok" and verdict == "ok":
+            verdict = f"ok; {stamp.detail['message']}"  # type: ignore[index]
         rows.append(ClaimRow(cid, c.document, c.footnote, _short(c.text), sids, verdict,
                              not any(k.failed for k in checks), problems, traced,
-                             notes))  # fmt: skip
+                             notes, _stamp_words(stamp)))  # fmt: skip
     return rows
+
+
+def _stamp_words(check: Check | None) -> str | None:
+    return str(check.detail["message"]) if check and isinstance(check.detail, dict) else None
 
 
 def verify_archive(
@@ -456,6 +470,10 @@ def _offline_checks(
     ev = _Evidence(archive, manifest, passed)
     _check_claims(manifest, ev, sink)
     _check_fallback(manifest, ev, sink)
+    for fields in timestamp_checks(
+        archive, manifest, lambda sid: [r["id"] for r in ev.sound(sid)[-1:]]
+    ):
+        sink.add(Check(**fields))
     for i, s in enumerate(manifest.sources, start=1):
         _check_quotes(archive, ev, s, sink)
         if progress:

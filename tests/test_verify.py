@@ -187,9 +187,13 @@ def test_every_result_is_stored_as_a_check(copy: tuple[Path, Manifest]) -> None:
     by_kind = {row["kind"] for row in stored}
     assert by_kind == {"fixity", "traceability", "quote"}
     fixity = [r for r in stored if r["kind"] == "fixity"]
-    assert all(
-        r["subject"] == f"capture:{r['capture_id']}" and r["outcome"] == "ok" for r in fixity
+    assert all(r["outcome"] == "ok" for r in fixity)
+    assert all(  # one check per capture, and one per WARC file
+        r["subject"] == f"capture:{r['capture_id']}"
+        or (r["subject"].startswith("warc:") and r["capture_id"] is None)
+        for r in fixity
     )
+    assert sum(r["subject"].startswith("warc:") for r in fixity) == 1
     trace = {r["subject"]: r for r in stored if r["kind"] == "traceability"}
     assert trace["claim:doc:4"]["detail"] == "source fn4: only failed captures (HTTP 404 Not Found)"
     assert (
@@ -268,7 +272,9 @@ def test_a_fixity_failure_breaks_the_claim(copy: tuple[Path, Manifest]) -> None:
     assert c1.verdict == "untraceable" and not c1.ok
     assert c1.problems[0] == f"source fn1: fixity failure on capture {row['id']}"
     failed = [c for c in report.failures if c.kind == "fixity"]
-    assert [c.capture_id for c in failed] == [row["id"]]
+    assert [c.capture_id for c in failed] == [row["id"], None]  # the capture, then its file
+    assert failed[1].subject == f"warc:{row['warc_filename']}"
+    assert f"at offset {row['warc_offset']}: corrupt gzip member" in str(failed[1].detail)
     assert failed[0].source_id == "fn1"
     assert row["warc_filename"] in str(failed[0].detail)
     quote = next(c for c in report.checks if c.kind == "quote" and c.source_id == "fn1")

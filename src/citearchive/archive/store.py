@@ -207,6 +207,18 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
+# --- issue 10 (robustness) ----------------------------------------------------------------
+
+
+def _m007_issue10b_run_warc_bytes(db: sqlite_utils.Database) -> None:
+    # The size of a run's WARC file when the run closed it: fixity finds a file cut after
+    # its last record, or appended to, by comparing (verify/warcfiles.py).
+    _t(db, "runs").add_column("warc_bytes", int)
+
+
+MIGRATIONS.append(("007_issue10b_run_warc_bytes", _m007_issue10b_run_warc_bytes))
+
+
 def _done_migrations(db: sqlite_utils.Database) -> set[str]:
     if not db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
@@ -380,11 +392,16 @@ class Archive:
         return run_id
 
     def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        fields: dict[str, Any] = {
+            "finished_at": utcnow(), "summary": json.dumps(summary, ensure_ascii=False)
+        }  # fmt: skip
+        (name,) = self.db.execute(
+            "SELECT warc_filename FROM runs WHERE id = ?", [run_id]
+        ).fetchone()
+        if name and (self.warc_dir / name).is_file():  # closed: its size is final
+            fields["warc_bytes"] = (self.warc_dir / name).stat().st_size
         with self.db.conn:
-            _t(self.db, "runs").update(
-                run_id,
-                {"finished_at": utcnow(), "summary": json.dumps(summary, ensure_ascii=False)},
-            )
+            _t(self.db, "runs").update(run_id, fields)
 
     def open_warc(self, run_id: str, *, level: int, info: dict[str, Any]) -> WarcFile:
         name = f"{run_id}.warc.gz"

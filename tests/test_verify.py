@@ -468,3 +468,37 @@ def test_an_interrupted_run_says_so_and_a_rerun_completes(copy: tuple[Path, Mani
     again = verify_archive(manifest, root, settings=FAST)  # the lock was released
     assert len(again.claims) == 8
     assert source_status(manifest, root)[0].last_verdict == "ok"  # from the finished run
+
+
+def test_removing_a_source_keeps_its_quotes_anchoring_context(
+    copy: tuple[Path, Manifest],
+) -> None:
+    """Issue 10, F22: evidence is never deleted by a config edit."""
+    root, manifest = copy
+    verify_archive(manifest, root, settings=FAST)
+    qid = quote_id("fn1", manifest.source("fn1").quotes[0])
+    arch = Archive.open(root, create=False)
+    first = arch.db["quotes"].get(qid)
+    arch.close()
+    assert first["anchored_at"] and first["prefix"] is not None
+    fewer = dataclasses.replace(
+        manifest,
+        sources=tuple(s for s in manifest.sources if s.id != "fn1"),
+        claims=tuple(c for c in manifest.claims if c.footnote != 1),
+    )
+    report = verify_archive(fewer, root, settings=FAST)
+    assert not any(c.subject == f"quote:{qid}" for c in report.checks)  # not checked now
+    arch = Archive.open(root, create=False)
+    kept = arch.db["quotes"].get(qid)
+    counted = arch.db.execute("SELECT sum(quotes) FROM claim_evidence").fetchone()[0]
+    arch.close()
+    assert {k: kept[k] for k in ("prefix", "suffix", "anchored_at")} == {
+        k: first[k] for k in ("prefix", "suffix", "anchored_at")
+    }
+    assert kept["in_manifest"] == 0
+    assert counted == 2  # the views count only the quotes sources.toml lists (fn2, fn3)
+    verify_archive(manifest, root, settings=FAST)  # put back: the same row, in again
+    arch = Archive.open(root, create=False)
+    back = arch.db["quotes"].get(qid)
+    arch.close()
+    assert back["in_manifest"] == 1 and back["anchored_at"] == first["anchored_at"]

@@ -91,6 +91,7 @@ def resolve_settings(*layers: dict[str, Any] | None) -> Settings:
         settings = replace(settings, **given)
     return settings
 
+
 # --- input files (issue 10, F11/F12) ------------------------------------------------------
 # sources.toml and commentary files are read whole: they must be regular files (not a
 # device, a FIFO or a directory) and no larger than these.

@@ -216,7 +216,14 @@ def _m007_issue10b_run_warc_bytes(db: sqlite_utils.Database) -> None:
     _t(db, "runs").add_column("warc_bytes", int)
 
 
+def _m008_issue10b_quotes_in_manifest(db: sqlite_utils.Database) -> None:
+    # A quote removed from sources.toml is kept, with the context of its first anchoring
+    # (evidence is never deleted by a config edit); in_manifest = 0 marks it.
+    _t(db, "quotes").add_column("in_manifest", int, not_null_default=1)
+
+
 MIGRATIONS.append(("007_issue10b_run_warc_bytes", _m007_issue10b_run_warc_bytes))
+MIGRATIONS.append(("008_issue10b_quotes_in_manifest", _m008_issue10b_quotes_in_manifest))
 
 
 def _done_migrations(db: sqlite_utils.Database) -> set[str]:
@@ -370,14 +377,14 @@ class Archive:
                 for i, q in enumerate(s.quotes, start=1)
             }
             existing = {row["id"] for row in _t(db, "quotes").rows}
-            for qid in existing - set(wanted):
-                _t(db, "quotes").delete(qid)
+            for qid in existing - set(wanted):  # kept with its anchoring context, marked
+                _t(db, "quotes").update(qid, {"in_manifest": 0})
             for qid, (sid, pos, text) in wanted.items():
                 if qid in existing:
-                    _t(db, "quotes").update(qid, {"position": pos})
+                    _t(db, "quotes").update(qid, {"position": pos, "in_manifest": 1})
                 else:
                     _t(db, "quotes").insert({"id": qid, "source_id": sid, "position": pos,
-                                         "text": text})  # fmt: skip
+                                         "text": text, "in_manifest": 1})  # fmt: skip
 
     # --- runs -----------------------------------------------------------------------------
 

@@ -132,7 +132,7 @@ def stamp_checks(report: VerifyReport, prefix: str = "run:") -> list[Any]:
 
 
 def runs(root: Path) -> list[str]:
-    return [r[0] for r in rows(root, "SELECT id FROM runs WHERE command = 'fetch' ORDER BY id")]
+    return [r[0] for r in rows(root, "SELECT id FROM runs WHERE command = 'fetch' ORDER BY rowid")]
 
 
 # --- a fetch run gets a token; verify says it holds ----------------------------------------
@@ -440,7 +440,11 @@ def test_wacz_carries_manifests_and_tokens_and_import_warc_runs_are_stamped(
     # the WACZ imported into a fresh archive: a new import-warc run, timestamped in turn
     fresh = tmp_path / "fresh"
     report = import_warcs(manifest, fresh, [out], executor=ThreadPoolExecutor(1))
-    assert report.run_id and report.counts()["imported"] == 4  # s-en was captured twice
+    counts = report.counts()
+    # s-en was captured twice; two captures of it within one second carry the same WARC-Date
+    # and payload, and import-warc takes those as one (counted as a duplicate)
+    assert report.run_id and counts["imported"] + counts.get("duplicate", 0) == 4
+    assert counts["imported"] >= 3
     ((name, error),) = rows(fresh, "SELECT token_filename, error FROM timestamps")
     assert error is None and (fresh / "warc" / name).is_file()
     verified = verify_archive(manifest, fresh)

@@ -187,9 +187,13 @@ def test_every_result_is_stored_as_a_check(copy: tuple[Path, Manifest]) -> None:
     by_kind = {row["kind"] for row in stored}
     assert by_kind == {"fixity", "traceability", "quote", "timestamp"}
     fixity = [r for r in stored if r["kind"] == "fixity"]
-    assert all(
-        r["subject"] == f"capture:{r['capture_id']}" and r["outcome"] == "ok" for r in fixity
+    assert all(r["outcome"] == "ok" for r in fixity)
+    assert all(  # one check per capture, and one per WARC file
+        r["subject"] == f"capture:{r['capture_id']}"
+        or (r["subject"].startswith("warc:") and r["capture_id"] is None)
+        for r in fixity
     )
+    assert sum(r["subject"].startswith("warc:") for r in fixity) == 1
     trace = {r["subject"]: r for r in stored if r["kind"] == "traceability"}
     assert trace["claim:doc:4"]["detail"] == "source fn4: only failed captures (HTTP 404 Not Found)"
     assert (
@@ -268,7 +272,9 @@ def test_a_fixity_failure_breaks_the_claim(copy: tuple[Path, Manifest]) -> None:
     assert c1.verdict == "untraceable" and not c1.ok
     assert c1.problems[0] == f"source fn1: fixity failure on capture {row['id']}"
     failed = [c for c in report.failures if c.kind == "fixity"]
-    assert [c.capture_id for c in failed] == [row["id"]]
+    assert [c.capture_id for c in failed] == [row["id"], None]  # the capture, then its file
+    assert failed[1].subject == f"warc:{row['warc_filename']}"
+    assert f"at offset {row['warc_offset']}: corrupt gzip member" in str(failed[1].detail)
     assert failed[0].source_id == "fn1"
     assert row["warc_filename"] in str(failed[0].detail)
     quote = next(c for c in report.checks if c.kind == "quote" and c.source_id == "fn1")
@@ -462,3 +468,37 @@ def test_an_interrupted_run_says_so_and_a_rerun_completes(copy: tuple[Path, Mani
     again = verify_archive(manifest, root, settings=FAST)  # the lock was released
     assert len(again.claims) == 8
     assert source_status(manifest, root)[0].last_verdict == "ok"  # from the finished run
+
+
+def test_removing_a_source_keeps_its_quotes_anchoring_context(
+    copy: tuple[Path, Manifest],
+) -> None:
+    """Issue 10, F22: evidence is never deleted by a config edit."""
+    root, manifest = copy
+    verify_archive(manifest, root, settings=FAST)
+    qid = quote_id("fn1", manifest.source("fn1").quotes[0])
+    arch = Archive.open(root, create=False)
+    first = arch.db["quotes"].get(qid)
+    arch.close()
+    assert first["anchored_at"] and first["prefix"] is not None
+    fewer = dataclasses.replace(
+        manifest,
+        sources=tuple(s for s in manifest.sources if s.id != "fn1"),
+        claims=tuple(c for c in manifest.claims if c.footnote != 1),
+    )
+    report = verify_archive(fewer, root, settings=FAST)
+    assert not any(c.subject == f"quote:{qid}" for c in report.checks)  # not checked now
+    arch = Archive.open(root, create=False)
+    kept = arch.db["quotes"].get(qid)
+    counted = arch.db.execute("SELECT sum(quotes) FROM claim_evidence").fetchone()[0]
+    arch.close()
+    assert {k: kept[k] for k in ("prefix", "suffix", "anchored_at")} == {
+        k: first[k] for k in ("prefix", "suffix", "anchored_at")
+    }
+    assert kept["in_manifest"] == 0
+    assert counted == 2  # the views count only the quotes sources.toml lists (fn2, fn3)
+    verify_archive(manifest, root, settings=FAST)  # put back: the same row, in again
+    arch = Archive.open(root, create=False)
+    back = arch.db["quotes"].get(qid)
+    arch.close()
+    assert back["in_manifest"] == 1 and back["anchored_at"] == first["anchored_at"]

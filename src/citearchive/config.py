@@ -113,3 +113,10 @@ def resolve_settings(*layers: dict[str, Any] | None) -> Settings:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         settings = replace(settings, **given)
     return settings
+
+
+# --- input files (issue 10, F11/F12) ------------------------------------------------------
+# sources.toml and commentary files are read whole: they must be regular files (not a
+# device, a FIFO or a directory) and no larger than these.
+MAX_MANIFEST_BYTES = 20_000_000
+MAX_COMMENTARY_BYTES = 20_000_000

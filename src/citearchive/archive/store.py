@@ -209,6 +209,25 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
 ]
 
 
+# --- issue 10 (robustness) ----------------------------------------------------------------
+
+
+def _m007_issue10b_run_warc_bytes(db: sqlite_utils.Database) -> None:
+    # The size of a run's WARC file when the run closed it: fixity finds a file cut after
+    # its last record, or appended to, by comparing (verify/warcfiles.py).
+    _t(db, "runs").add_column("warc_bytes", int)
+
+
+def _m008_issue10b_quotes_in_manifest(db: sqlite_utils.Database) -> None:
+    # A quote removed from sources.toml is kept, with the context of its first anchoring
+    # (evidence is never deleted by a config edit); in_manifest = 0 marks it.
+    _t(db, "quotes").add_column("in_manifest", int, not_null_default=1)
+
+
+MIGRATIONS.append(("007_issue10b_run_warc_bytes", _m007_issue10b_run_warc_bytes))
+MIGRATIONS.append(("008_issue10b_quotes_in_manifest", _m008_issue10b_quotes_in_manifest))
+
+
 def _done_migrations(db: sqlite_utils.Database) -> set[str]:
     if not db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
@@ -360,14 +379,14 @@ class Archive:
                 for i, q in enumerate(s.quotes, start=1)
             }
             existing = {row["id"] for row in _t(db, "quotes").rows}
-            for qid in existing - set(wanted):
-                _t(db, "quotes").delete(qid)
+            for qid in existing - set(wanted):  # kept with its anchoring context, marked
+                _t(db, "quotes").update(qid, {"in_manifest": 0})
             for qid, (sid, pos, text) in wanted.items():
                 if qid in existing:
-                    _t(db, "quotes").update(qid, {"position": pos})
+                    _t(db, "quotes").update(qid, {"position": pos, "in_manifest": 1})
                 else:
                     _t(db, "quotes").insert({"id": qid, "source_id": sid, "position": pos,
-                                         "text": text})  # fmt: skip
+                                         "text": text, "in_manifest": 1})  # fmt: skip
 
     # --- runs -----------------------------------------------------------------------------
 
@@ -382,11 +401,16 @@ class Archive:
         return run_id
 
     def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        fields: dict[str, Any] = {
+            "finished_at": utcnow(), "summary": json.dumps(summary, ensure_ascii=False)
+        }  # fmt: skip
+        (name,) = self.db.execute(
+            "SELECT warc_filename FROM runs WHERE id = ?", [run_id]
+        ).fetchone()
+        if name and (self.warc_dir / name).is_file():  # closed: its size is final
+            fields["warc_bytes"] = (self.warc_dir / name).stat().st_size
         with self.db.conn:
-            _t(self.db, "runs").update(
-                run_id,
-                {"finished_at": utcnow(), "summary": json.dumps(summary, ensure_ascii=False)},
-            )
+            _t(self.db, "runs").update(run_id, fields)
 
     def open_warc(self, run_id: str, *, level: int, info: dict[str, Any]) -> WarcFile:
         name = f"{run_id}.warc.gz"

@@ -67,6 +67,7 @@ quote_checks AS (
     count(CASE WHEN lc.outcome IS NULL THEN 1 END) AS unchecked
   FROM quotes
   LEFT JOIN latest_checks AS lc ON lc.kind = 'quote' AND lc.subject = 'quote:' || quotes.id
+  WHERE quotes.in_manifest = 1
   GROUP BY quotes.source_id
 )
 SELECT
@@ -153,6 +154,7 @@ quote_checks AS (
   FROM quotes
   LEFT JOIN latest_checks AS lc
     ON lc.kind IN ('quote', 'live-quote') AND lc.subject = 'quote:' || quotes.id
+  WHERE quotes.in_manifest = 1
   GROUP BY quotes.source_id
 ),
 live AS (

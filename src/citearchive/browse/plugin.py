@@ -342,7 +342,7 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
         "SELECT quotes.id, quotes.position, quotes.text, "
         "(SELECT outcome FROM checks WHERE kind = 'quote' AND subject = 'quote:' || quotes.id "
         " ORDER BY checked_at DESC, id DESC LIMIT 1) AS verdict "
-        "FROM quotes WHERE source_id = ? ORDER BY position",
+        "FROM quotes WHERE source_id = ? AND in_manifest = 1 ORDER BY position",
         [sid],
     )
     checks = await _rows(

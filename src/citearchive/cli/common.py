@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import re
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -60,8 +62,22 @@ def handles_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err.print("interrupted: the archive is consistent; run the command again to finish")
             raise typer.Exit(130) from None
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not _disk_full(exc):
+                raise
+            err.print(f"error: disk full ({escape(str(exc))}); free some space and run the "
+                      "command again: the archive is consistent")  # fmt: skip
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether an error means the disk (or quota) is full: OSError ENOSPC/EDQUOT, or
+    SQLite's "database or disk is full"."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
 
 
 def print_json(data: Any) -> None:

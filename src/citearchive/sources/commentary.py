@@ -25,8 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import MAX_COMMENTARY_BYTES
 from ..errors import CommentaryError
 from .citation_parse import html_to_lines, parse_citation
+from .inputfile import InputFileError, read_input
 from .sentences import (
     MARKER_RE,
     Block,
@@ -128,7 +130,9 @@ def read_commentary(path: str | Path, *, fmt: str | None = None) -> Commentary:
     """Read and parse a commentary file; CommentaryError (one line, naming it) if unreadable."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_input(p, MAX_COMMENTARY_BYTES)
+    except InputFileError as exc:
+        raise CommentaryError(f"{p}: {exc}") from None
     except FileNotFoundError:
         raise CommentaryError(f"{p}: no such file") from None
     except IsADirectoryError:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -26,8 +27,10 @@ import tomlkit.exceptions
 from tomlkit.items import AoT, Array
 from tomlkit.toml_document import TOMLDocument
 
+from ..config import MAX_MANIFEST_BYTES
 from ..errors import CommentaryError, ManifestError
 from .commentary import read_commentary
+from .inputfile import InputFileError, read_input
 from .merge import ImportReport, merge_commentary
 
 __all__ = ["HEADER", "KINDS", "ImportReport", "import_commentary"]
@@ -91,7 +94,9 @@ def _new_document(commentary_name: str) -> TOMLDocument:
 def _load(path: Path) -> TOMLDocument:
     """Parse an existing sources.toml with tomlkit; ManifestError names file and line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_input(path, MAX_MANIFEST_BYTES).decode("utf-8")
+    except InputFileError as exc:
+        raise ManifestError(str(exc), path=path) from None
     except IsADirectoryError:
         raise ManifestError("is a directory, not a sources.toml file", path=path) from None
     except OSError as exc:
@@ -117,13 +122,29 @@ def _load(path: Path) -> TOMLDocument:
 
 
 def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically: a crash leaves the old file or the new, never half."""
+    """Replace ``path`` atomically: a crash leaves the old file or the new, never half.
+
+    A symlink is written through (its target is replaced, the link stays), and the file
+    keeps its permissions (a new file gets the usual 0666 less the umask).
+    """
+    path = Path(os.path.realpath(path))  # write through symlinks
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits ``path`` has, or a new file's (0666 less the umask)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -21,11 +21,13 @@ from typing import Any
 from ..config import (
     ENDPOINT_SETTINGS,
     LIST_SETTINGS,
+    MAX_MANIFEST_BYTES,
     SETTING_NAMES,
     SETTING_RANGES,
     SETTING_TYPES,
 )
 from ..errors import ManifestError
+from .inputfile import InputFileError, read_input
 from .languages import ISO_639_1
 from .urls import short_url, url_problem
 
@@ -284,7 +286,11 @@ def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a sources.toml file. Raises ManifestError naming file:line and field."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_input(path, MAX_MANIFEST_BYTES)
+    except InputFileError as exc:
+        raise ManifestError(str(exc), path=path) from None
+    except IsADirectoryError:
+        raise ManifestError("is a directory, not a sources.toml file", path=path) from None
     except FileNotFoundError:
         raise ManifestError(
             "file not found (create one with `citearchive import COMMENTARY`)", path=path
@@ -306,6 +312,8 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
     path = Path(path)
     try:
         data = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise ManifestError("malformed TOML: nested too deeply", path=path) from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column \d+\)", msg)

@@ -336,7 +336,7 @@ def quote_rows(archive: Archive, source_id: str) -> list[dict[str, Any]]:
     return list(
         archive.db.query(
             "SELECT id, position, text, prefix, suffix, anchored_at FROM quotes "
-            "WHERE source_id = ? ORDER BY position",
+            "WHERE source_id = ? AND in_manifest = 1 ORDER BY position",
             [source_id],
         )
     )

@@ -2,7 +2,8 @@
 
 Offline (the default, no network):
 
-- **fixity** of every capture's WARC record (:mod:`citearchive.verify.fixity`);
+- **fixity** of every capture's WARC record (:mod:`citearchive.verify.fixity`) and of every
+  record of every WARC file (:mod:`citearchive.verify.warcfiles`);
 - **traceability** of every claim: footnote defined, citing a source with a URL that has
   a successful, non-suspect capture with text whose record (and text) passed fixity --
   a capture fixity did not check is not evidence;
@@ -47,6 +48,7 @@ from .fixity import check_fixity
 from .live import live_checks, refetch
 from .quotes import best_anchor, normalize, quote_detail, quote_rows, remember_context
 from .timestamps import timestamp_checks
+from .warcfiles import check_warc_files
 
 FAILING = frozenset(
     {"failed", "not-found", "no-capture", "changed", "moved", "gone", "blocked", "unreachable"}
@@ -467,6 +469,8 @@ def _offline_checks(
             passed.add(r.capture_id)
         sink.add(Check("fixity", f"capture:{r.capture_id}", "ok" if r.ok else "failed",
                        r.detail, r.source_id, capture_id=r.capture_id))  # fmt: skip
+    for w in check_warc_files(archive):  # every record of every file, not only the rows'
+        sink.add(Check("fixity", f"warc:{w.filename}", "ok" if w.ok else "failed", w.detail))
     ev = _Evidence(archive, manifest, passed)
     _check_claims(manifest, ev, sink)
     _check_fallback(manifest, ev, sink)

@@ -32,6 +32,7 @@ from .common import (
     short,
 )
 from .exchange import export_app, import_warc
+from .suggest import suggest
 
 app = typer.Typer(
     name="citearchive",
@@ -419,3 +420,4 @@ def search(
 
 app.command("import-warc")(import_warc)
 app.add_typer(export_app, name="export")
+app.command("suggest")(suggest)

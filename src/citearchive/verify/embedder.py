@@ -70,4 +70,9 @@ def load_embedder(name: str) -> Embedder | None:
 
         known = ", ".join([*MODELS, "none"])
         raise UsageError(f"unknown sentence model {name!r}: use one of {known}")
-    return MODELS[name]()
+    if name not in _LOADED:  # a model loads in ~2 s: once per process
+        _LOADED[name] = MODELS[name]()
+    return _LOADED[name]
+
+
+_LOADED: dict[str, Embedder] = {}

@@ -120,8 +120,9 @@ class DateValue:
     day: int | None
 
     def iso(self) -> str:
-        y = f"{self.year:04d}" if self.year else "--"
-        return f"{y}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
+        """2025-08-18, 2025-08, or --08-18 (ISO 8601's form without a year)."""
+        y = f"{self.year:04d}-" if self.year else "--"
+        return f"{y}{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
 
     def matches(self, other: DateValue) -> bool:
         """Same month, and same year and day wherever both give one."""

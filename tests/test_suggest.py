@@ -11,6 +11,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -253,3 +254,26 @@ def test_empty_archive_is_one_clear_error(tmp_path: Path, template: tuple[Path, 
     Archive.open(tmp_path / "empty").close()
     with pytest.raises(ArchiveError, match="has no captures: run `citearchive fetch` first"):
         suggest_claims(manifest, tmp_path / "empty", embedder=None)
+
+
+def test_datasette_shows_suggestions_as_suggestions(work: tuple[Path, Path]) -> None:
+    import asyncio
+
+    from citearchive.browse.serve import make_datasette
+
+    sources, archive = work
+    suggest_claims(load_manifest(sources), archive, embedder=None)
+    ds = make_datasette(archive)
+
+    async def get(path: str) -> Any:
+        return await ds.client.get(path)
+
+    table = asyncio.run(get("/citearchive/suggestions.json?_shape=objects&claim_id=doc:2"))
+    rows = table.json()["rows"]
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert {r["status"] for r in rows} == {"suggestion (not verified)"}
+    assert rows[0]["passage"] == EN_PLANTED
+    page = asyncio.run(get("/citearchive/suggestions"))
+    assert page.status_code == 200 and "SUGGESTIONS, not evidence" in page.text
+    quotes = asyncio.run(get("/citearchive/quotes.json?_shape=objects")).json()["rows"]
+    assert quotes == []  # never shown as a quote

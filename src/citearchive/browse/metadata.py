@@ -244,6 +244,10 @@ TABLES: dict[str, dict[str, Any]] = {
         ),
     },
     "_migrations": {"hidden": True},
+    "passage_embeddings": {
+        "hidden": True,
+        "description": "Sentence vectors of archived passages, cached by `citearchive suggest`.",
+    },
 }
 
 

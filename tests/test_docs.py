@@ -38,7 +38,7 @@ def _free_port() -> int:
 def test_ci_commands_are_in_the_readme() -> None:
     for marker in ("<!-- ci:setup -->", "<!-- ci:test -->", "<!-- ci:lint -->"):
         assert marker in README
-    assert "pip install -e '.[test]'" in README and "python -m pytest" in README
+    assert "pip install -e '.[test,suggest]'" in README and "python -m pytest" in README
 
 
 def test_offline_walkthrough_runs_as_written(tmp_path: Path) -> None:

@@ -51,6 +51,9 @@ _EXPORTS: dict[str, str] = {
     "CitearchiveError": "errors", "ManifestError": "errors", "CommentaryError": "errors",
     "WarcImportError": "errors", "ArchiveError": "errors", "ArchiveLockedError": "errors",
     "UsageError": "errors",
+    "suggest_claims": "verify.suggest", "SuggestReport": "verify.suggest",
+    "apply_suggestions": "verify.suggest_apply", "load_embedder": "verify.embedder",
+    "Embedder": "verify.embedder", "ModelMissingError": "errors",
 }  # fmt: skip
 
 __all__ = sorted(_EXPORTS)

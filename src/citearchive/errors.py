@@ -13,7 +13,8 @@ capture row and the batch goes on.
      ├── WarcImportError      a file given to import-warc is not a readable WARC or WACZ
      ├── ArchiveError         the archive directory is unusable
      │    └── ArchiveLockedError   another citearchive process holds the archive
-     └── UsageError           the command line asks for something impossible
+     ├── UsageError           the command line asks for something impossible
+     └── ModelMissingError    suggest's sentence model is not installed (the extra "suggest")
 """
 
 from __future__ import annotations
@@ -69,3 +70,7 @@ class ArchiveLockedError(ArchiveError):
 
 class UsageError(CitearchiveError):
     """The command line asks for something that cannot be done."""
+
+
+class ModelMissingError(CitearchiveError):
+    """The sentence model ``suggest`` needs is not installed (``citearchive[suggest]``)."""

@@ -198,6 +198,26 @@ def _index_for_search(db: sqlite_utils.Database, rows: list[tuple[Any, ...]]) ->
     )
 
 
+def _m007_issue16_suggestions(db: sqlite_utils.Database) -> None:
+    # `citearchive suggest`: sentence vectors of archived passages, computed once per
+    # capture and model (a capture's text never changes), keyed by the passage's offsets;
+    # and the passages suggested for each claim, shown as suggestions, never as quotes.
+    _t(db, "passage_embeddings").create(
+        {"capture_id": int, "model": str, "start": int, "end": int, "vector": bytes},
+        pk=("capture_id", "model", "start", "end"),
+        foreign_keys=[("capture_id", "captures", "id")],
+    )
+    _t(db, "suggestions").create(
+        {"claim_id": str, "rank": int, "status": str, "source_id": str, "capture_id": int,
+         "passage": str, "score": float, "model_score": float, "lexical_score": float,
+         "evidence": str, "start": int, "end": int, "language": str, "model": str,
+         "suggested_at": str, "applied": int},
+        pk=("claim_id", "rank"),
+        foreign_keys=[("claim_id", "claims", "id"), ("source_id", "sources", "id"),
+                      ("capture_id", "captures", "id")],
+    )  # fmt: skip
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_search", _m002_search),
@@ -206,6 +226,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("005_import_provenance", _m005_import_provenance),
     ("006_folded_search_index", _m006_folded_search_index),
     ("007_issue13_timestamps", migrate_timestamps),  # run manifests, RFC 3161 tokens (runs.py)
+    ("007_issue16_suggestions", _m007_issue16_suggestions),
 ]
 
 

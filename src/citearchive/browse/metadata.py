@@ -160,6 +160,26 @@ TABLES: dict[str, dict[str, Any]] = {
         "label_column": "text",
         "columns": _columns(position="Order of the claim in its document, from 1"),
     },
+    "suggestions": {
+        "description": (
+            "Passages `citearchive suggest` proposes for claims without quotes: SUGGESTIONS, "
+            "not evidence. A person accepts one with `suggest --apply`; only then is it a "
+            "quote, which `verify` anchors in the archived text."
+        ),
+        "columns": _columns(
+            claim_id="The claim the passage may support",
+            rank="1 = best candidate for the claim",
+            status="Always 'suggestion (not verified)'",
+            passage="Sentence of the archived text (exact), in the source's language",
+            score="Model similarity + 0.3 x lexical evidence",
+            model_score="Cosine similarity of claim and passage (sentence and neighbours)",
+            lexical_score="Share of the claim's numbers, dates, names and terms in the passage",
+            evidence="Numbers, dates and names the claim and the passage share",
+            start="Offset of the passage in the capture's text",
+            end="End offset of the passage in the capture's text",
+            applied="1 once written into sources.toml as a quote by --apply",
+        ),
+    },
     "quotes": {
         "description": "Passages, in the source's language, that should be in its capture.",
         "columns": _columns(
@@ -238,6 +258,10 @@ TABLES: dict[str, dict[str, Any]] = {
         ),
     },
     "_migrations": {"hidden": True},
+    "passage_embeddings": {
+        "hidden": True,
+        "description": "Sentence vectors of archived passages, cached by `citearchive suggest`.",
+    },
 }
 
 

@@ -32,6 +32,7 @@ from .common import (
     short,
 )
 from .exchange import export_app, import_warc
+from .suggest import suggest
 
 app = typer.Typer(
     name="citearchive",
@@ -424,3 +425,4 @@ app.add_typer(export_app, name="export")
 from .timestamp import timestamp  # noqa: E402 - registered beside its kin
 
 app.command("timestamp")(timestamp)
+app.command("suggest")(suggest)

@@ -215,6 +215,12 @@ def _ru_month(word: str) -> int | None:
     return None
 
 
+def month_number(word: str) -> int | None:
+    """Month number of an English (August, Aug.) or Russian (августа) month word."""
+    w = word.lower().rstrip(".")
+    return _EN_MONTHS.get(w) or _ru_month(w)
+
+
 def _is_access(text: str, m: re.Match[str]) -> bool:
     """True when the date is introduced as an access date."""
     before = text[max(0, m.start() - 40) : m.start()]

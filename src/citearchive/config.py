@@ -36,6 +36,11 @@ DEFAULT_MEMENTO_TIMEGATE = "http://timetravel.mementoweb.org/timegate/"
 # The Wayback Machine's availability API (?url=...&timestamp=YYYYMMDDhhmmss is added).
 DEFAULT_WAYBACK_AVAILABLE = "https://archive.org/wayback/available"
 DEFAULT_FALLBACK_TRIES = 3  # mementos tried per source, closest first
+# Resolving unresolved sources in a web archive's index (citearchive resolve).
+DEFAULT_WAYBACK_CDX = "https://web.archive.org/cdx/search/cdx"  # CDX server API
+DEFAULT_WAYBACK_REPLAY = "https://web.archive.org/web/"  # + <timestamp>id_/<url>
+# Reading a commentary PDF (citearchive import commentary.pdf).
+COMMENTARY_MAX_PAGES = 500  # pages read before the rest of a commentary PDF is ignored
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class Settings:
     memento_timegate: str = DEFAULT_MEMENTO_TIMEGATE
     wayback_available: str = DEFAULT_WAYBACK_AVAILABLE
     fallback_tries: int = DEFAULT_FALLBACK_TRIES
+    wayback_cdx: str = DEFAULT_WAYBACK_CDX
+    wayback_replay: str = DEFAULT_WAYBACK_REPLAY
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -75,7 +82,9 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "fallback_tries": (1, 20),
 }  # fmt: skip
 # Settings that name a web service: an http(s) URL, or "" for "do not use".
-ENDPOINT_SETTINGS: tuple[str, ...] = ("memento_timemap", "memento_timegate", "wayback_available")
+ENDPOINT_SETTINGS: tuple[str, ...] = (
+    "memento_timemap", "memento_timegate", "wayback_available", "wayback_cdx", "wayback_replay",
+)  # fmt: skip
 
 
 def resolve_settings(*layers: dict[str, Any] | None) -> Settings:

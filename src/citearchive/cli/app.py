@@ -32,6 +32,7 @@ from .common import (
     short,
 )
 from .exchange import export_app, import_warc
+from .resolve import resolve
 
 app = typer.Typer(
     name="citearchive",
@@ -420,3 +421,7 @@ def search(
 
 app.command("import-warc")(import_warc)
 app.add_typer(export_app, name="export")
+
+# --- resolve (cli/resolve.py) --------------------------------------------------------------
+
+app.command("resolve")(resolve)

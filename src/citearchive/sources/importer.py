@@ -127,3 +127,7 @@ def _write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+read_toml = _load  # for other stages editing sources.toml in place (resolve --apply)
+write_atomically = _write

@@ -3,12 +3,12 @@
 Per source: the domains (:func:`.publishers.domains_for`), a window around the footnote's
 date (the day before to three days after; a whole month for ``YYYY-MM``), the captures in
 that window (:class:`.cdx.ArchiveIndex`), a first ranking by URL alone (the date in the
-path, article-like depth, no assets) and captures made on the footnote's day first, to pick the at most ``max_reads``
-captures worth reading, then each one's archived title compared with the footnote's title after
-:func:`.publishers.fold`. The score is that similarity (character similarity times the share
-of the footnote title's words present, the best of the whole title and its parts
-around " | ", " • ", " - ") plus 0.05 when the URL carries the footnote's date
-and minus 0.1 when it carries another date.
+path, article-like depth, no assets; captures made on the footnote's day first) to pick
+the at most ``max_reads`` captures worth reading, then each one's archived title compared
+with the footnote's title after :func:`.publishers.fold`. The score is that similarity
+(character similarity times the share of the footnote title's words present, the best
+of the whole title and its parts around " | ", " • ", " - ") plus 0.05 when the URL
+carries the footnote's date and minus 0.1 when it carries another date.
 """
 
 from __future__ import annotations

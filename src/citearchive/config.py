@@ -55,6 +55,13 @@ def default_tsa_urls() -> tuple[str, ...]:
     return DEFAULT_TSA_URLS if env is None else tuple(env.split())
 
 
+# Resolving unresolved sources in a web archive's index (citearchive resolve).
+DEFAULT_WAYBACK_CDX = "https://web.archive.org/cdx/search/cdx"  # CDX server API
+DEFAULT_WAYBACK_REPLAY = "https://web.archive.org/web/"  # + <timestamp>id_/<url>
+# Reading a commentary PDF (citearchive import commentary.pdf).
+COMMENTARY_MAX_PAGES = 500  # pages read before the rest of a commentary PDF is ignored
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything that bounds a capture run. Immutable; use ``resolve_settings``."""
@@ -80,6 +87,8 @@ class Settings:
     tsa_urls: tuple[str, ...] = field(default_factory=default_tsa_urls)
     tsa_certs: tuple[str, ...] = ()  # PEM files of TSA roots trusted besides the system's
     tsa_timeout: float = DEFAULT_TSA_TIMEOUT
+    wayback_cdx: str = DEFAULT_WAYBACK_CDX
+    wayback_replay: str = DEFAULT_WAYBACK_REPLAY
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -94,11 +103,13 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "per_host": (1, 100), "host_delay": (0, 3600), "warc_gzip_level": (0, 9),
     "fallback_tries": (1, 20), "tsa_timeout": (0.1, 600),
 }  # fmt: skip
-# Settings that name a web service: an http(s) URL, or "" for "do not use".
-ENDPOINT_SETTINGS: tuple[str, ...] = ("memento_timemap", "memento_timegate", "wayback_available")
 # Settings that are lists of strings in sources.toml (tuples here); endpoints among them
 # hold http(s) URLs, path lists files relative to sources.toml.
 LIST_SETTINGS: tuple[str, ...] = ("tsa_urls", "tsa_certs")
+# Settings that name a web service: an http(s) URL, or "" for "do not use".
+ENDPOINT_SETTINGS: tuple[str, ...] = (
+    "memento_timemap", "memento_timegate", "wayback_available", "wayback_cdx", "wayback_replay",
+)  # fmt: skip
 
 
 def resolve_settings(*layers: dict[str, Any] | None) -> Settings:

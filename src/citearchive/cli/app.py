@@ -32,7 +32,9 @@ from .common import (
     short,
 )
 from .exchange import export_app, import_warc
+from .resolve import resolve
 from .suggest import suggest
+from .timestamp import timestamp
 
 app = typer.Typer(
     name="citearchive",
@@ -101,7 +103,7 @@ def check(sources: SourcesOpt = Path("sources.toml"), as_json: JsonOpt = False) 
 @app.command("import")
 @handles_errors
 def import_(
-    commentary: Annotated[Path, typer.Argument(help="Commentary file: Markdown or HTML.")],
+    commentary: Annotated[Path, typer.Argument(help="Commentary file: Markdown, HTML or PDF.")],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="sources.toml to write or merge into.")
     ] = Path("sources.toml"),
@@ -112,7 +114,8 @@ def import_(
 ) -> None:
     """Read a commentary's footnotes and claim sentences into sources.toml.
 
-    Markdown with <sup>n</sup> markers or [^n] footnotes, and HTML, are understood.
+    Markdown with <sup>n</sup> markers or [^n] footnotes, HTML, and PDF (markers from
+    the layout, links from annotations, wrapped URLs rejoined) are understood.
     Re-running merges: what you added by hand (URLs, quotes, notes, comments) stays.
     Citation lint warnings (markers without footnotes, unreferenced footnotes, reused
     markers, numbering gaps) are printed; exit code 1 when there are any.
@@ -420,9 +423,6 @@ def search(
 
 app.command("import-warc")(import_warc)
 app.add_typer(export_app, name="export")
-
-# --- timestamp (cli/timestamp.py) ------------------------------------------------------------
-from .timestamp import timestamp  # noqa: E402 - registered beside its kin
-
 app.command("timestamp")(timestamp)
 app.command("suggest")(suggest)
+app.command("resolve")(resolve)

@@ -6,7 +6,9 @@ Three input shapes are understood (``fmt``, detected when not given):
   list items) starting with ``<sup>n</sup>`` — what PDF-to-Markdown converters write;
 - ``markdown-footnotes``: ``[^n]`` markers and ``[^n]: …`` definitions;
 - ``html``: ``<sup>n</sup>`` or ``<a href="#fn1">`` markers, definitions as elements
-  with ids like ``fn1``/``footnote-1``/``ftn1`` or paragraphs starting with ``<sup>n</sup>``.
+  with ids like ``fn1``/``footnote-1``/``ftn1`` or paragraphs starting with ``<sup>n</sup>``;
+- ``pdf`` (a file only): markers, footnotes and links from the layout, see
+  :mod:`.pdf_commentary`.
 
 The Markdown-footnote and HTML shapes are first rewritten into the ``<sup>n</sup>``
 shape, line numbers kept, so one code path finds paragraphs, sentences and claims.
@@ -44,7 +46,7 @@ from .sentences import (
     text_language,
 )
 
-FORMATS = ("markdown-sup", "markdown-footnotes", "html")
+FORMATS = ("markdown-sup", "markdown-footnotes", "html")  # and "pdf", read from a file
 
 _FN_DEF = re.compile(r"^\s{0,3}\[\^(?P<label>[^\]\s]+)\]:[ \t]?(?P<rest>.*)$")
 _FN_REF = re.compile(r"\[\^(?P<label>[^\]\s]+)\]")
@@ -92,7 +94,7 @@ class LintWarning:
     """A citation-integrity problem; ``suggested`` is the footnote probably meant."""
 
     code: str  # missing-footnote | unreferenced-footnote | reused-marker | numbering-gap
-    message: str  # | duplicate-footnote
+    message: str  # | duplicate-footnote | url-mismatch (PDF: printed URL is not its link)
     footnote: int
     line: int | None
     suggested: int | None = None
@@ -139,6 +141,8 @@ def read_commentary(path: str | Path, *, fmt: str | None = None) -> Commentary:
         raise CommentaryError(f"{p}: is a directory, not a commentary file") from None
     except OSError as exc:
         raise CommentaryError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if fmt == "pdf" or (fmt is None and (data.startswith(b"%PDF-") or p.suffix.lower() == ".pdf")):
+        return _read_pdf(data, p)
     if fmt is None and p.suffix.lower() in (".html", ".htm", ".xhtml"):
         fmt = "html"
     text = _decode(data, p)
@@ -146,6 +150,25 @@ def read_commentary(path: str | Path, *, fmt: str | None = None) -> Commentary:
         return parse_commentary(text, fmt=fmt)
     except CommentaryError as exc:
         raise CommentaryError(f"{p}: {exc}") from None
+
+
+def _read_pdf(data: bytes, path: Path) -> Commentary:
+    """A PDF commentary (:mod:`.pdf_commentary`); lint names places as "page P line L"."""
+    from .pdf_commentary import read_pdf_commentary
+
+    pdf = read_pdf_commentary(data, path)
+    commentary = _parse_lines(pdf.lines, "pdf", pdf.title)
+    warnings = lint(commentary)
+    for number, lineno, message in pdf.problems:
+        warnings.append(LintWarning("url-mismatch", message, number, lineno))
+    for w in warnings:
+        w.message = re.sub(
+            r"\b(lines?) (\d+(?:(?:, | and | or )\d+)*)",
+            lambda m: re.sub(r"\d+", lambda n: pdf.where(int(n.group())), m.group(2)),
+            w.message,
+        )
+    commentary.warnings = sorted(warnings, key=lambda w: (w.line or 0, w.footnote))
+    return commentary
 
 
 def _decode(data: bytes, path: Path) -> str:

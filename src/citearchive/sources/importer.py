@@ -148,3 +148,7 @@ def _mode_for(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+read_toml = _load  # for other stages editing sources.toml in place (resolve --apply)
+write_atomically = _write

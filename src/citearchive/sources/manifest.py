@@ -39,10 +39,14 @@ DOCUMENT_KEYS = ("id", "title", "author", "publisher", "published", "language", 
 FOOTNOTE_KEYS = ("document", "number", "text", "accessed")
 SOURCE_KEYS = (
     "id", "url", "title", "publisher", "published", "language", "footnote", "footnotes",
-    "document", "quotes", "alternates", "notes",
+    "document", "quotes", "alternates", "notes", "domain",
 )  # fmt: skip
 CLAIM_KEYS = ("document", "footnote", "text")
-TOP_KEYS = ("settings", "document", "footnote", "source", "claim")
+PUBLISHER_KEYS = ("name", "domains")
+TOP_KEYS = ("settings", "document", "footnote", "source", "claim", "publisher")
+DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,20 @@ class Source:
     quotes: tuple[str, ...] = ()
     alternates: tuple[str, ...] = ()
     notes: str | None = None
+    domain: str | None = None  # the site to search web archives under (citearchive resolve)
 
     @property
     def resolved(self) -> bool:
         """A source is resolved when a person (or import) gave it a URL."""
         return bool(self.url)
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """A ``[[publisher]]``: a name as footnotes print it and the domains it publishes on."""
+
+    name: str
+    domains: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,7 @@ class Manifest:
     sources: tuple[Source, ...] = ()
     claims: tuple[Claim, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
+    publishers: tuple[Publisher, ...] = ()
 
     def source(self, source_id: str) -> Source:
         for s in self.sources:
@@ -330,7 +344,7 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
                 f"unknown table '{key}'{hint} (allowed: {', '.join(TOP_KEYS)})",
                 path=path, line=line, field=key,
             )  # fmt: skip
-    for name in ("document", "footnote", "source", "claim"):
+    for name in ("document", "footnote", "source", "claim", "publisher"):
         if name in data and not isinstance(data[name], list):
             raise ManifestError(
                 f"'{name}' must be an array of tables: write [[{name}]], not [{name}]",
@@ -395,6 +409,7 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
                     for v in r.strings("source", i, entry, "alternates")
                 ),
                 notes=r.string("source", i, entry, "notes"),
+                domain=_domain(r, "source", i, entry, r.string("source", i, entry, "domain")),
             )
         )
 
@@ -415,6 +430,18 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
         counters[doc] = counters.get(doc, 0) + 1
         claims.append(Claim(document=doc, footnote=number, text=text_, index=counters[doc]))
 
+    publishers = []
+    for i, entry in enumerate(data.get("publisher", [])):
+        r.check_keys("publisher", i, entry, PUBLISHER_KEYS)
+        name = r.string("publisher", i, entry, "name", required=True)
+        domains = r.strings("publisher", i, entry, "domains")
+        if not domains:
+            raise r.fail("publisher", i, "domains", 'give at least one domain, e.g. ["rg.ru"]')
+        assert name is not None
+        publishers.append(
+            Publisher(name, tuple(_domain(r, "publisher", i, entry, d) or d for d in domains))
+        )
+
     return Manifest(
         path=path,
         documents=tuple(documents),
@@ -422,7 +449,18 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
         sources=tuple(sources),
         claims=tuple(claims),
         settings=settings,
+        publishers=tuple(publishers),
     )
+
+
+def _domain(r: _Reader, table: str, i: int, entry: dict[str, Any], value: str | None) -> str | None:
+    """A bare host name such as ``kremlin.ru`` (no scheme, no path), lower-cased."""
+    if value is None:
+        return None
+    key = "domain" if table == "source" else "domains"
+    if not DOMAIN_RE.match(value):
+        raise r.fail(table, i, key, f"'{value}' is not a domain name (write e.g. 'kremlin.ru')")
+    return value.lower()
 
 
 def _settings(r: _Reader, raw: Any) -> dict[str, Any]:

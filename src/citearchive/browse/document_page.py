@@ -1,6 +1,6 @@
 """``/-/citearchive/document/<id>``: the evidence dossier of a document, inside Datasette.
 
-The same data (:func:`citearchive.export.dossier.dossier_data`, run on Datasette's own
+The same data (:func:`citearchive.export.dossier_data.dossier_data`, run on Datasette's own
 read-only connection) and the same HTML (:func:`citearchive.export.dossier_render.
 render_dossier`) as ``citearchive export dossier``; only the links differ: the archived copy
 is the capture page, the home link is Datasette's. ``?lang=ja|en`` picks the labels;
@@ -19,7 +19,7 @@ from datasette.utils.asgi import NotFound, Request, Response
 
 from ..archive.store import WARC_DIR
 from ..errors import UsageError
-from ..export.dossier import Card, dossier_data
+from ..export.dossier_data import Card, dossier_data
 from ..export.dossier_render import LABELS, render_dossier
 
 if TYPE_CHECKING:

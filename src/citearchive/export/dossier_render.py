@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .. import __version__
-from .dossier import VERDICTS, Card, Dossier
+from .dossier_data import VERDICTS, Card, Dossier
 
 TEMPLATES = Path(__file__).parent / "templates"
 _env = Environment(

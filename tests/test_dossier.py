@@ -233,6 +233,7 @@ def test_export_writes_a_self_contained_page(exported: Path, example: Example) -
     # Nothing is loaded: no script, stylesheet, image, font or frame from anywhere.
     assert not re.search(r"<(script|link|img|iframe|object|embed)\b", page)
     assert not re.search(r"url\(|@import", page)
+    assert '--mono: "DejaVu Sans Mono"' in page  # the stylesheet, inline and not escaped
     for cid in re.findall(r'href="captures/(\d+)\.html"', page):
         assert (exported / "captures" / f"{cid}.html").is_file()
     assert (exported / "index.html").read_text(encoding="utf-8").count('href="example.html"') == 1

@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "ImportedCapture": "capture.import_warc",
     "export_wacz": "export.wacz",
     "export_robust_links": "export.robustlinks", "RobustLinks": "export.robustlinks",
+    "export_dossier": "export.dossier", "dossier_data": "export.dossier_data",
     "make_datasette": "browse.serve",
     "datasette_metadata": "browse.metadata",
     "create_views": "archive.views",

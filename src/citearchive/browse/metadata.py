@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import markupsafe
 
@@ -290,9 +291,14 @@ def datasette_metadata(archive_root: str | Path) -> dict[str, Any]:
         (QUERY_ATTENTION, "Sources that need attention"),
         (QUERY_SEARCH, "Search archived text"),
     ]
+    hrefs = [(f"{base}/{name}", label) for name, label in links]
+    hrefs += [  # the evidence dossier of each document (browse/document_page.py)
+        (f"/-/citearchive/document/{quote(d['id'])}",
+         "Evidence dossier" + (f": {d['title']}" if len(docs) > 1 else ""))
+        for d in docs
+    ]  # fmt: skip
     nav = markupsafe.Markup(" · ").join(
-        markupsafe.Markup('<a href="{}/{}">{}</a>').format(base, name, label)
-        for name, label in links
+        markupsafe.Markup('<a href="{}">{}</a>').format(href, label) for href, label in hrefs
     )
     description_html = markupsafe.Markup(
         "<p>The sources cited by {what}, archived as WARC files with this SQLite index. "

@@ -11,8 +11,10 @@ or by :func:`register` (what ``citearchive serve`` and the tests do). It adds:
 - ``/-/citearchive/archived/<id>``: the archived payload as captured, served inert by
   :mod:`citearchive.browse.archived_view` (read from the WARC record as fixity reads it, under
   a Content-Security-Policy that runs no script and loads nothing).
-- links from ``capture_id`` cells to the capture page, menu links, and security headers on
-  every response.
+- ``/-/citearchive/document/<id>``: the evidence dossier of a document
+  (:mod:`citearchive.browse.document_page`).
+- links from ``capture_id`` cells to the capture page and from ``claim_id`` cells to the
+  claim in its dossier, menu links, and security headers on every response.
 
 Everything a page shows from the archive is escaped by Jinja's autoescape.
 """
@@ -32,6 +34,7 @@ from datasette.utils.asgi import NotFound, Request, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from ..archive.search import register_functions, snippet
+from . import document_page
 from .archived_view import archived_response
 from .metadata import canned_queries_for_archive
 
@@ -147,6 +150,7 @@ def register_routes() -> list[tuple[str, Any]]:
         (rf"^{PREFIX}/capture/{ID}(?P<format>\.json)?$", capture_page),
         (rf"^{PREFIX}/archived/{ID}$", archived_page),
         (rf"^{PREFIX}/replay/{ID}$", replay_page),
+        (document_page.ROUTE, document_page.document_page),
     ]
 
 
@@ -161,6 +165,9 @@ def render_cell(
         column in LINKED_COLUMNS or (table == "captures" and column == "id")
     ):
         href = datasette.urls.path(capture_path(value))
+        return markupsafe.Markup('<a href="{}">{}</a>').format(href, value)
+    if column == "claim_id" and isinstance(value, str) and ":" in value:  # to the dossier
+        href = document_page.claim_link(datasette, value, row)
         return markupsafe.Markup('<a href="{}">{}</a>').format(href, value)
     if table == "captures" and column == "title" and isinstance(value, str):
         href = datasette.urls.path(capture_path(row["id"]))

@@ -65,7 +65,7 @@ def handles_errors(fn: F) -> F:
         except (OSError, sqlite3.OperationalError) as exc:
             if not _disk_full(exc):
                 raise
-            err.print(f"error: disk full ({escape(str(exc))}); free some space and run the "
+            err.print(f"error: disk full ({safe(str(exc))}); free some space and run the "
                       "command again: the archive is consistent")  # fmt: skip
             raise typer.Exit(2) from None
 

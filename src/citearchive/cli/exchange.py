@@ -85,7 +85,8 @@ def _print_import(report: Any) -> None:
 # --- export --------------------------------------------------------------------------------
 
 export_app = typer.Typer(
-    help="Export the archive for other tools: a WACZ package, Robust Links footnotes.",
+    help="Export the archive for other tools and readers: a WACZ package, Robust Links "
+    "footnotes, the evidence dossier.",
     no_args_is_help=True,
 )
 
@@ -164,3 +165,62 @@ def export_robust_links_(
         if result.unarchived:
             out.print("[red]no archived copy[/] for: " + safe(", ".join(result.unarchived)))
     raise typer.Exit(1 if result.unarchived else 0)
+
+
+@export_app.command("dossier")
+@handles_errors
+def export_dossier_(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The folder to write the dossier into.")
+    ] = Path("dossier"),
+    document: Annotated[
+        str | None,
+        typer.Option("--document", help="Only this document (default: every document)."),
+    ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="Labels in ja or en (default: the document's language)."),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Where the archive is published with Datasette: the archived-copy links "
+            "point at its capture pages instead of the text copies in the folder.",
+        ),
+    ] = None,
+    sources: Annotated[
+        Path,
+        typer.Option("--sources", "-s", help="sources.toml, checked when present."),
+    ] = Path("sources.toml"),
+    archive: ArchiveOpt = Path("archive"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the evidence dossier: the commentary in order, the proof beside every claim.
+
+    One self-contained HTML page per document (it works from file:// and prints to PDF):
+    each claim with its footnote and, per cited source, a verdict badge, the quotes
+    highlighted in the archived text, capture time, method, HTTP status and payload
+    SHA-256, and links to the archived copy and the original. Exit 1 when a claim needs
+    attention (named in the summary at the top).
+    """
+    from ..errors import UsageError
+    from ..export.dossier import export_dossier
+    from ..sources.manifest import load_manifest
+
+    if lang is not None and lang not in ("ja", "en"):
+        raise UsageError(f"--lang {lang}: labels exist in ja and en")
+    if sources.exists():
+        load_manifest(sources)  # a broken sources.toml is named before anything is written
+    result = export_dossier(archive, output, document_id=document, lang=lang, base_url=base_url)
+    attention = sum(s["needing_attention"] for s in result.summaries.values())
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        for doc, page in result.pages.items():
+            s = result.summaries[doc]
+            out.print(safe(
+                f"wrote {page}: {s['claims']} claims, {s['traceable']} traceable, "
+                f"{s['quotes_anchored']}/{s['quotes']} quotes anchored, "
+                f"{s['needing_attention']} needing attention"))  # fmt: skip
+    raise typer.Exit(1 if attention else 0)

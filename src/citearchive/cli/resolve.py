@@ -6,12 +6,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from ..config import resolve_settings
 from ..errors import UsageError
-from .common import ArchiveOpt, JsonOpt, SourcesOpt, err, handles_errors, out, print_json, short
+from .common import (
+    ArchiveOpt,
+    JsonOpt,
+    SourcesOpt,
+    err,
+    handles_errors,
+    out,
+    print_json,
+    safe,
+    short,
+)
 
 
 @handles_errors
@@ -69,7 +78,7 @@ def resolve(
     else:
         _print(report, written, threshold)
     if report.error:
-        err.print(f"error: {escape(report.error)}")
+        err.print(f"error: {safe(report.error)}")
     unresolved = [r for r in report.results if not r.best or r.best.score < threshold]
     raise typer.Exit(1 if report.error or unresolved else 0)
 
@@ -79,17 +88,17 @@ def _print(report: object, written: list[str], threshold: float) -> None:
 
     assert isinstance(report, ResolveReport)
     for r in report.results:
-        head = f"[bold]{escape(r.source_id)}[/] {escape(short(r.title or '', 70))}"
+        head = f"[bold]{safe(r.source_id)}[/] {safe(short(r.title or '', 70))}"
         if r.skipped or r.error:
-            out.print(f"{head}: {escape(r.skipped or r.error or '')}")
+            out.print(f"{head}: {safe(r.skipped or r.error or '')}")
             continue
         out.print(f"{head}: {r.captures_seen} captures on {', '.join(r.domains)}, "
                   f"{r.pages_read} read")  # fmt: skip
         table = Table("score", "memento", "url", "archived title", box=None)
         for c in r.candidates[:5]:
             mark = "[green]" if c.score >= threshold else ""
-            table.add_row(f"{mark}{c.score:.2f}", c.memento_time, escape(c.url),
-                          escape(short(c.archived_title or "", 60)))  # fmt: skip
+            table.add_row(f"{mark}{c.score:.2f}", c.memento_time, safe(c.url),
+                          safe(short(c.archived_title or "", 60)))  # fmt: skip
         out.print(table)
         if r.source_id in written:
-            out.print(f"  wrote url = {escape(r.candidates[0].url)}")
+            out.print(f"  wrote url = {safe(r.candidates[0].url)}")

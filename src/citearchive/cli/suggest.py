@@ -6,10 +6,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from .common import ArchiveOpt, JsonOpt, SourcesOpt, err, handles_errors, out, print_json, short
+from .common import (
+    ArchiveOpt,
+    JsonOpt,
+    SourcesOpt,
+    err,
+    handles_errors,
+    out,
+    print_json,
+    safe,
+    short,
+)
 
 
 @handles_errors
@@ -85,17 +94,17 @@ def _usage(message: str) -> Exception:
 
 def _print(report: Any, applied: list[Any], sources: Path) -> None:
     for row in report.claims:
-        out.print(f"[bold]claim {escape(row.claim_id)}[/] (footnote {row.footnote}): "
-                  f"{escape(short(row.claim, 100))}")  # fmt: skip
+        out.print(f"[bold]claim {safe(row.claim_id)}[/] (footnote {row.footnote}): "
+                  f"{safe(short(row.claim, 100))}")  # fmt: skip
         for problem in row.problems:
-            out.print(f"  [red]{escape(problem)}[/]")
+            out.print(f"  [red]{safe(problem)}[/]")
         if row.candidates:
             table = Table("#", "score", "passage", "source", "at", "lang", box=None)
             for column in table.columns:
                 column.overflow = "fold"
             for c in row.candidates:
                 table.add_row(
-                    str(c.rank), f"{c.score:.2f}", escape(short(c.passage, 110)),
+                    str(c.rank), f"{c.score:.2f}", safe(short(c.passage, 110)),
                     f"{c.source_id} #{c.capture_id}", f"{c.start}-{c.end}", c.language or "",
                 )  # fmt: skip
             out.print(table)
@@ -107,9 +116,9 @@ def _print(report: Any, applied: list[Any], sources: Path) -> None:
               f"(model {model}; {cache})")  # fmt: skip
     for a in applied:
         verb = "wrote" if a.written else "already there:"
-        out.print(f"{verb} quote for claim {escape(a.claim_id)} into source {escape(a.source_id)} "
+        out.print(f"{verb} quote for claim {safe(a.claim_id)} into source {safe(a.source_id)} "
                   f"(rank {a.rank}, score {a.score:.2f})")  # fmt: skip
     if applied:
-        out.print(f"next: `citearchive verify -s {escape(str(sources))}` anchors them")
+        out.print(f"next: `citearchive verify -s {safe(str(sources))}` anchors them")
     elif report.claims:
         err.print("these are suggestions: accept one with --apply (--pick CLAIM:RANK)")

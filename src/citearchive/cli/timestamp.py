@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
-from .common import ArchiveOpt, JsonOpt, SourcesOpt, err, handles_errors, out, print_json
+from .common import ArchiveOpt, JsonOpt, SourcesOpt, err, handles_errors, out, print_json, safe
 
 
 @handles_errors
@@ -47,10 +46,10 @@ def timestamp(
     else:
         for r in results:
             if r.ok:
-                out.print(f"{escape(r.run_id)}: timestamped by {escape(str(r.tsa_name))} at "
-                          f"{r.gen_time} -> warc/{escape(str(r.token_filename))}")  # fmt: skip
+                out.print(f"{safe(r.run_id)}: timestamped by {safe(str(r.tsa_name))} at "
+                          f"{r.gen_time} -> warc/{safe(str(r.token_filename))}")  # fmt: skip
             else:
-                err.print(f"{escape(r.run_id)}: {escape(r.tsa_url)}: {escape(str(r.error))}")
+                err.print(f"{safe(r.run_id)}: {safe(r.tsa_url)}: {safe(str(r.error))}")
         if not results:
             out.print("every run is timestamped")
         elif missing:

@@ -1,0 +1,70 @@
+"""Optional evidence for the dossier, read only when the archive has it.
+
+The ``timestamps`` table (RFC 3161 tokens per run) and browser screenshots (their SHA-256
+in ``captures``, the PNG a WARC resource record) come with later migrations: each function
+checks SQLite's table and column lists first and returns None for an archive without them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any, Protocol
+
+from warcio.archiveiterator import ArchiveIterator
+
+
+class Reader(Protocol):
+    def execute(self, sql: str, params: Any = ..., /) -> sqlite3.Cursor: ...
+
+
+def _columns(conn: Reader, table: str) -> list[str]:
+    return [r[1] for r in conn.execute("SELECT * FROM pragma_table_info(?)", [table])]
+
+
+def optional_timestamp(conn: Reader, capture: sqlite3.Row) -> dict[str, Any] | None:
+    """The RFC 3161 token of the capture's run (``timestamps``, archive/runs.py) and the
+    last verdict verify gave it (``checks`` kind ``timestamp``, subject ``run:<id>``);
+    None for an archive without timestamps or a run without a token."""
+    if "gen_time" not in _columns(conn, "timestamps") or not capture["run_id"]:
+        return None
+    row = conn.execute(
+        "SELECT coalesce(tsa_name, tsa_url), gen_time FROM timestamps "
+        "WHERE run_id = ? AND error IS NULL AND token_filename IS NOT NULL "
+        "ORDER BY gen_time LIMIT 1",
+        [capture["run_id"]],
+    ).fetchone()
+    if row is None:
+        return None
+    verdict = conn.execute(
+        "SELECT outcome FROM checks WHERE kind = 'timestamp' AND subject = ? "
+        "ORDER BY checked_at DESC, id DESC LIMIT 1",
+        [f"run:{capture['run_id']}"],
+    ).fetchone()
+    return {"tsa": row[0], "time": row[1], "verdict": verdict[0] if verdict else None}
+
+
+def optional_screenshot(
+    conn: Reader, capture: sqlite3.Row, warc_dir: Path | None
+) -> dict[str, Any] | None:
+    """The capture's screenshot (PNG bytes and SHA-256) when captures have a
+    ``screenshot_sha256`` column: the resource record in the capture's WARC file whose
+    payload has that digest."""
+    if "screenshot_sha256" not in capture.keys():  # noqa: SIM118 (a Row)
+        return None
+    if not capture["screenshot_sha256"]:
+        return None
+    if warc_dir is None or not capture["warc_filename"]:
+        return None
+    path = warc_dir / capture["warc_filename"]
+    if not path.is_file():
+        return None
+    with path.open("rb") as fh:
+        for record in ArchiveIterator(fh):
+            if record.rec_type != "resource":
+                continue
+            body = record.content_stream().read()
+            if hashlib.sha256(body).hexdigest() == capture["screenshot_sha256"]:
+                return {"sha256": capture["screenshot_sha256"], "png": body}
+    return None

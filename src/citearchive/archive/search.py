@@ -1,17 +1,16 @@
 """Full-text search over archived text, in Japanese, Russian and English.
 
 One search, used by the CLI and by Datasette alike (the plugin registers the same
-SQL functions and runs the same ``SEARCH_SQL``):
+SQL functions and runs the same ``SEARCH_SQL``; the CLI runs it step by step to stop early):
 
-- The index is FTS5 with the ``trigram`` tokenizer over ``captures.title`` and
-  ``captures.text``: any substring of three or more characters is found, which is
-  what Japanese (no spaces between words) needs.
-- Most Japanese terms are two characters (停戦, 会談), which a trigram index cannot
-  match; such short terms are checked by a scan (``instr``) of the rows the long
-  terms already narrowed down, or of every capture when the query has only short terms.
-- Text and queries are folded the same way before matching (Unicode NFKC, ё→е): a page
-  writing ＮＡＴＯ in full-width letters or ｶﾀｶﾅ in half-width forms is found by NATO and
-  カタカナ. The index holds the folded text (captures.text keeps what the page said).
+- A capture is a hit when every term of the query is a substring of its title or text,
+  both in *match form*: Unicode NFKC, ё→е, case folded. A page writing ＮＡＴＯ in
+  full-width letters or ｶﾀｶﾅ in half-width forms is found by NATO and カタカナ.
+- The index (:mod:`.searchindex`) answers every term without scanning: terms of three or
+  more characters from the trigram table ``captures_fts``, terms of one or two characters
+  (most Japanese words: 停戦, 会談) from the bigram table ``captures_grams``. Each candidate
+  is then confirmed against its text in match form, so the hits are exactly those of a
+  brute-force folded substring scan: no false hits, none missed.
 - Russian and English words are reduced to their Snowball stem before matching, so
   «переговоры» finds «переговорах» and "negotiations" finds "negotiating" (the shared
   prefix of word and stem is searched, so "policy" finds "policies").
@@ -21,10 +20,12 @@ Terms are ANDed; "double quotes" keep a phrase together.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -76,29 +77,53 @@ def _stem(word: str) -> str:
     return stem if len(stem) >= MIN_TRIGRAM + 1 else word
 
 
+def match_form(text: str | None) -> str:
+    """Text as the index holds it and search compares it: folded, then case folded."""
+    return fold(text).casefold()
+
+
+@lru_cache(maxsize=64)
+def match_terms(query: str) -> tuple[str, ...]:
+    """The query's terms in match form, each once."""
+    return tuple(dict.fromkeys(t for t in (term.casefold() for term in terms(query)) if t))
+
+
+def _quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
 def fts_expression(query: str) -> str:
-    """FTS5 MATCH expression for the terms long enough for the trigram index ('' if none)."""
-    long_terms = [t for t in terms(query) if len(t) >= MIN_TRIGRAM]
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+    """FTS5 MATCH expression for ``captures_fts``: the terms of three or more characters,
+    each a phrase of its trigrams ('' when there is none)."""
+    return " AND ".join(_quote(t) for t in match_terms(query) if len(t) >= MIN_TRIGRAM)
 
 
-def short_match(title: str | None, text: str | None, query: str) -> int:
-    """1 when every term shorter than three characters occurs in title or text."""
-    short_terms = [t.casefold() for t in terms(query) if len(t) < MIN_TRIGRAM]
-    if not short_terms:
-        return 1
-    hay = fold(f"{title or ''}\n{text or ''}").casefold()
-    return int(all(t in hay for t in short_terms))
+def grams_expression(query: str) -> str:
+    """FTS5 MATCH expression for ``captures_grams``: the terms of one or two characters as
+    the index writes them (see :mod:`.searchindex`); '' when there is none."""
+    short = [t for t in match_terms(query) if len(t) < MIN_TRIGRAM]
+    return " AND ".join(_quote("\x1f".join(t) if len(t) == 2 else f"\x1f{t}\x1f") for t in short)
+
+
+def confirm(title: str | None, text: str | None, query: str) -> int:
+    """1 when every term of ``query`` is a substring of the title or text in match form:
+    the definition of a hit, which the index only narrows down."""
+    wanted = match_terms(query)
+    if not wanted or text is None:
+        return 0
+    title_m, text_m = match_form(title), match_form(text)
+    return int(all(t in text_m or t in title_m for t in wanted))
 
 
 def register_functions(conn: sqlite3.Connection) -> None:
-    """Make ``citearchive_fts(q)`` and ``citearchive_short_match(title, text, q)`` available."""
+    """Make ``citearchive_fts(q)``, ``citearchive_grams(q)`` and
+    ``citearchive_confirm(title, text, q)`` available to SQL."""
     conn.create_function("citearchive_fts", 1, lambda q: fts_expression(q or ""),
                          deterministic=True)  # fmt: skip
-    conn.create_function(
-        "citearchive_short_match", 3, lambda a, b, q: short_match(a, b, q or ""),
-        deterministic=True,
-    )  # fmt: skip
+    conn.create_function("citearchive_grams", 1, lambda q: grams_expression(q or ""),
+                         deterministic=True)  # fmt: skip
+    for name in ("citearchive_confirm", "citearchive_short_match"):  # the old name too
+        conn.create_function(name, 3, lambda a, b, q: confirm(a, b, q or ""), deterministic=True)
 
 
 SEARCH_SQL = """
@@ -114,7 +139,13 @@ where captures.text is not null
       select rowid from captures_fts where captures_fts match citearchive_fts(:q)
     )
   )
-  and citearchive_short_match(captures.title, captures.text, :q)
+  and (
+    citearchive_grams(:q) = ''
+    or captures.id in (
+      select rowid from captures_grams where captures_grams match citearchive_grams(:q)
+    )
+  )
+  and citearchive_confirm(captures.title, captures.text, :q)
 order by captures.fetched_at desc, captures.id desc
 limit :limit
 """
@@ -149,22 +180,67 @@ def snippet(text: str, query: str, width: int = 60) -> str:
     return " ".join(text[: 2 * width].split())
 
 
-def search(conn: sqlite3.Connection, query: str, *, limit: int = 20) -> list[SearchHit]:
-    """Captures whose title or text contains every term of ``query``, newest first."""
-    if not terms(query):
-        return []
-    register_functions(conn)
-    rows = conn.execute(SEARCH_SQL, {"q": query, "limit": limit}).fetchall()
-    return [
-        SearchHit(
-            capture_id=r[0],
-            source_id=r[1],
-            source_title=r[2],
-            url=r[3],
-            fetched_at=r[4],
-            title=r[5],
-            language=r[6],
-            snippet=snippet(r[7] or "", query),
+# Candidate sets up to this size are sorted by SQLite; larger ones are met by walking the
+# captures newest first (an index-only scan) until ``limit`` are confirmed.
+SORT_AT_MOST = 2000
+
+_ROW_SQL = """
+select captures.id, captures.source_id, sources.title, captures.url, captures.fetched_at,
+  captures.title, captures.language, captures.text
+from captures left join sources on sources.id = captures.source_id
+where captures.id = ?
+"""
+
+
+def candidates(conn: sqlite3.Connection, query: str) -> set[int]:
+    """Ids of the captures the index finds for every term (a superset of the hits)."""
+    found: set[int] | None = None
+    for table, expression in (
+        ("captures_grams", grams_expression(query)),
+        ("captures_fts", fts_expression(query)),
+    ):
+        if not expression:
+            continue
+        sql = f"SELECT rowid FROM {table} WHERE {table} MATCH ?"
+        ids = {r for (r,) in conn.execute(sql, (expression,))}
+        found = ids if found is None else found & ids
+        if not found:
+            return set()
+    return found or set()
+
+
+def _newest_first(conn: sqlite3.Connection, ids: set[int]) -> Iterator[int]:
+    if len(ids) <= SORT_AT_MOST:
+        sql = (
+            "SELECT id FROM captures WHERE id IN (SELECT value FROM json_each(?)) "
+            "ORDER BY fetched_at DESC, id DESC"
         )
-        for r in rows
-    ]
+        for (cid,) in conn.execute(sql, (json.dumps(sorted(ids)),)):
+            yield cid
+        return
+    for (cid,) in conn.execute("SELECT id FROM captures ORDER BY fetched_at DESC, id DESC"):
+        if cid in ids:
+            yield cid
+
+
+def search(conn: sqlite3.Connection, query: str, *, limit: int = 20) -> list[SearchHit]:
+    """Captures whose title or text contains every term of ``query``, newest first.
+
+    The index gives the candidates; they are taken newest first and confirmed one by one
+    (see :func:`confirm`) until ``limit`` hits are found."""
+    if not match_terms(query):
+        return []
+    hits: list[SearchHit] = []
+    for cid in _newest_first(conn, candidates(conn, query)):
+        r = conn.execute(_ROW_SQL, (cid,)).fetchone()
+        if r is None or not confirm(r[5], r[7], query):
+            continue
+        hits.append(
+            SearchHit(
+                capture_id=r[0], source_id=r[1], source_title=r[2], url=r[3],
+                fetched_at=r[4], title=r[5], language=r[6], snippet=snippet(r[7], query),
+            )
+        )  # fmt: skip
+        if len(hits) >= limit:
+            break
+    return hits

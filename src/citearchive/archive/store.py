@@ -31,7 +31,7 @@ from .. import __version__
 from ..errors import ArchiveError, ArchiveLockedError
 from ..sources.manifest import Manifest
 from ..warc.writer import WarcFile, recover_open_files
-from .search import fold
+from . import searchindex
 from .views import create_views
 
 DB_NAME = "citearchive.db"
@@ -185,16 +185,19 @@ def _m006_folded_search_index(db: sqlite_utils.Database) -> None:
         );
         """
     )
-    rows = db.execute("SELECT id, title, text FROM captures").fetchall()
-    _index_for_search(db, rows)
+    # (filled by 007_issue11_search_grams, which rebuilds the whole index)
+
+
+def _m007_issue11_search_grams(db: sqlite_utils.Database) -> None:
+    # Issue 11: the bigram table captures_grams beside the trigram one (two-character terms
+    # without scanning), both in match form (folded and case folded), and an index for the
+    # newest-first order of results. See archive/searchindex.py.
+    searchindex.rebuild(db.conn)
 
 
 def _index_for_search(db: sqlite_utils.Database, rows: list[tuple[Any, ...]]) -> None:
-    """Add (id, title, text) rows to the search index, folded."""
-    db.conn.executemany(
-        "INSERT INTO captures_fts(rowid, title, text) VALUES (?, ?, ?)",
-        [(cid, fold(title), fold(text)) for cid, title, text in rows if title or text],
-    )
+    """Add (id, title, text) rows to the search index (see archive/searchindex.py)."""
+    searchindex.index_rows(db.conn, rows)
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
@@ -204,6 +207,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("004_memento", _m004_memento),
     ("005_import_provenance", _m005_import_provenance),
     ("006_folded_search_index", _m006_folded_search_index),
+    ("007_issue11_search_grams", _m007_issue11_search_grams),
 ]
 
 

@@ -32,6 +32,7 @@ from .common import (
     short,
 )
 from .exchange import export_app, import_warc
+from .reindex import reindex
 
 app = typer.Typer(
     name="citearchive",
@@ -395,15 +396,15 @@ def search(
     """Search the archived text (Japanese, Russian, English; two-character terms work)."""
     from ..archive.search import search as run_search
     from ..archive.search import terms
-    from ..archive.store import Archive
+    from ..archive.searchindex import connect
 
     if not terms(query):
         raise UsageError('the search query is empty: give a word, or "a phrase"')
-    arch = Archive.open(archive, create=False)
+    conn = connect(archive)  # plain sqlite3, read-only: quick to start (issue 11)
     try:
-        hits = run_search(arch.db.conn, query, limit=limit)
+        hits = run_search(conn, query, limit=limit)
     finally:
-        arch.close()
+        conn.close()
     if as_json:
         print_json([h.to_dict() for h in hits])
         return
@@ -419,3 +420,4 @@ def search(
 
 app.command("import-warc")(import_warc)
 app.add_typer(export_app, name="export")
+app.command("reindex")(reindex)

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from citearchive.archive import searchindex
 from citearchive.archive.search import match_form, match_terms, search
 from citearchive.archive.store import Archive
+from citearchive.cli import fast
 from citearchive.cli.app import app
 
 # Japanese, Chinese, Cyrillic (ё among them), Latin with case, full-width forms, ß (whose
@@ -128,3 +130,33 @@ def test_an_archive_from_before_the_bigram_index_is_migrated(tmp_path: Path) -> 
     arch = Archive.open(tmp_path / "a")
     assert [h.source_id for h in search(arch.db.conn, "会談")] == ["ja"]
     arch.close()
+
+
+def test_the_quick_search_path_prints_what_the_typer_command_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arch = Archive.open(tmp_path / "a")
+    arch.insert_captures(
+        [
+            {"source_id": "ja", "title": "題", "text": "停戦をめぐる会談", "fetched_at": "2",
+             "url": "http://127.0.0.1/ja"},
+            {"source_id": "ru", "title": None, "text": "Совет ЕС одобрил", "fetched_at": "1"},
+        ]
+    )  # fmt: skip
+    arch.close()
+    root = str(tmp_path / "a")
+    for args in (
+        ["停戦", "-a", root],
+        ["--json", f"--archive={root}", "е"],
+        ["е", "-a", root, "--limit", "1"],
+        ["nothing", "-a", root],
+        ["x", "-a", str(tmp_path / "none")],
+    ):
+        code = fast.search(args)
+        quick = capsys.readouterr()
+        result = CliRunner().invoke(app, ["search", *args])
+        assert code == result.exit_code, args
+        assert quick.out == result.stdout, args
+        assert quick.err == result.stderr, args
+    for args in (["--help"], ["a", "b"], ["x", "--limit", "0"], ["x", "--bogus"], ["  "], []):
+        assert fast.search(args) is None, args  # left to typer: help, usage errors

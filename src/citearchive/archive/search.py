@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import snowballstemmer
-
 MIN_TRIGRAM = 3
 _CYRILLIC = re.compile(r"^[\u0400-\u04ff]+$")
 _LATIN = re.compile(r"^[A-Za-z]+$")
@@ -46,6 +44,8 @@ def fold(text: str | None) -> str:
 
 @lru_cache(maxsize=4)
 def _stemmer(language: str) -> Any:
+    import snowballstemmer  # imported when a word needs it: it loads every language's stemmer
+
     return snowballstemmer.stemmer(language)
 
 
@@ -126,13 +126,8 @@ def register_functions(conn: sqlite3.Connection) -> None:
         conn.create_function(name, 3, lambda a, b, q: confirm(a, b, q or ""), deterministic=True)
 
 
-SEARCH_SQL = """
-select
-  captures.id as capture_id, captures.source_id, sources.title as source_title,
-  captures.url, captures.fetched_at, captures.title, captures.language, captures.text
-from captures
-left join sources on sources.id = captures.source_id
-where captures.text is not null
+SEARCH_WHERE = """
+captures.text is not null
   and (
     citearchive_fts(:q) = ''
     or captures.id in (
@@ -146,9 +141,24 @@ where captures.text is not null
     )
   )
   and citearchive_confirm(captures.title, captures.text, :q)
+"""
+
+SEARCH_SQL = f"""
+select
+  captures.id as capture_id, captures.source_id, sources.title as source_title,
+  captures.url, captures.fetched_at, captures.title, captures.language, captures.text
+from captures
+left join sources on sources.id = captures.source_id
+where {SEARCH_WHERE.strip()}
 order by captures.fetched_at desc, captures.id desc
 limit :limit
 """
+
+
+def search_where(param: str) -> str:
+    """The search condition on ``captures`` with the query in the named SQL parameter (for
+    the captures table's search box in Datasette)."""
+    return SEARCH_WHERE.strip().replace(":q", param)
 
 
 @dataclass(frozen=True)
@@ -192,12 +202,35 @@ where captures.id = ?
 """
 
 
+def spread_trigrams_expression(query: str) -> str:
+    """Like :func:`fts_expression`, but each long term is looked up by a few of its
+    trigrams (all must occur; the term itself is confirmed later): the first, middle and
+    last of its longest word, and the middle one of its second longest. A phrase would read
+    the positions of every trigram of the term, and "the" or "he " occur in every English
+    text: trigrams across words, and of short words, are the most common."""
+    parts = []
+    for term in match_terms(query):
+        if len(term) < MIN_TRIGRAM:
+            continue
+        words = sorted((w for w in re.findall(r"\w{3,}", term)), key=len, reverse=True) or [term]
+        chosen = dict.fromkeys(_trigrams(words[0], 0, len(words[0]) // 2 - 1, -1))
+        if len(words) > 1:
+            chosen.update(dict.fromkeys(_trigrams(words[1], len(words[1]) // 2 - 1)))
+        parts.extend(_quote(g) for g in chosen)
+    return " AND ".join(parts)
+
+
+def _trigrams(word: str, *starts: int) -> list[str]:
+    grams = [word[i : i + 3] for i in range(len(word) - 2)]
+    return [grams[max(0, min(s, len(grams) - 1)) if s >= 0 else s] for s in starts]
+
+
 def candidates(conn: sqlite3.Connection, query: str) -> set[int]:
     """Ids of the captures the index finds for every term (a superset of the hits)."""
     found: set[int] | None = None
     for table, expression in (
         ("captures_grams", grams_expression(query)),
-        ("captures_fts", fts_expression(query)),
+        ("captures_fts", spread_trigrams_expression(query)),
     ):
         if not expression:
             continue

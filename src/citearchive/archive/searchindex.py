@@ -7,6 +7,8 @@ rule, so a search gives exactly the hits of a brute-force folded substring scan.
 
 - ``captures_fts`` (trigram, full detail): terms of three or more characters, as a phrase of
   their trigrams. It is also the table behind Datasette's search box.
+  ``search`` looks a long term up by three of its trigrams rather than as a phrase of all
+  of them ("the" occurs everywhere; reading its positions would cost more than the search).
 - ``captures_grams`` (trigram tokenizer, ``detail=none``: document lists only, no positions):
   terms of one or two characters, which a trigram index cannot see (停戦, 会談, ЕС). The text is
   written with a separator between every two characters, ``\\x1fа\\x1fб\\x1fв\\x1f``, so

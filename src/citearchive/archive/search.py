@@ -208,7 +208,7 @@ def spread_trigrams_expression(query: str) -> str:
     last of its longest word, and the middle one of its second longest. A phrase would read
     the positions of every trigram of the term, and "the" or "he " occur in every English
     text: trigrams across words, and of short words, are the most common."""
-    parts = []
+    parts: list[str] = []
     for term in match_terms(query):
         if len(term) < MIN_TRIGRAM:
             continue

@@ -180,7 +180,10 @@ def snippet(text: str, query: str, width: int = 60) -> str:
     """The text around the first term found, for display (in the folded form the match was
     made in, so ＮＡＴＯ shows as NATO)."""
     text = fold(text)
-    folded = text.casefold()
+    return _snippet(text, text.casefold(), query, width)
+
+
+def _snippet(text: str, folded: str, query: str, width: int = 60) -> str:
     for term in terms(query):
         at = folded.find(term.casefold())
         if at >= 0:
@@ -263,15 +266,21 @@ def search(conn: sqlite3.Connection, query: str, *, limit: int = 20) -> list[Sea
     (see :func:`confirm`) until ``limit`` hits are found."""
     if not match_terms(query):
         return []
+    wanted = match_terms(query)
     hits: list[SearchHit] = []
     for cid in _newest_first(conn, candidates(conn, query)):
         r = conn.execute(_ROW_SQL, (cid,)).fetchone()
-        if r is None or not confirm(r[5], r[7], query):
+        if r is None or r[7] is None:
+            continue
+        text = fold(r[7])  # what confirm() does, kept for the snippet
+        text_m, title_m = text.casefold(), match_form(r[5])
+        if not all(t in text_m or t in title_m for t in wanted):
             continue
         hits.append(
             SearchHit(
                 capture_id=r[0], source_id=r[1], source_title=r[2], url=r[3],
-                fetched_at=r[4], title=r[5], language=r[6], snippet=snippet(r[7], query),
+                fetched_at=r[4], title=r[5], language=r[6],
+                snippet=_snippet(text, text_m, query),
             )
         )  # fmt: skip
         if len(hits) >= limit:

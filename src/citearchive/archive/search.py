@@ -92,12 +92,6 @@ def _quote(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 
 
-def fts_expression(query: str) -> str:
-    """FTS5 MATCH expression for ``captures_fts``: the terms of three or more characters,
-    each a phrase of its trigrams ('' when there is none)."""
-    return " AND ".join(_quote(t) for t in match_terms(query) if len(t) >= MIN_TRIGRAM)
-
-
 def grams_expression(query: str) -> str:
     """FTS5 MATCH expression for ``captures_grams``: the terms of one or two characters as
     the index writes them (see :mod:`.searchindex`); '' when there is none."""
@@ -205,12 +199,12 @@ where captures.id = ?
 """
 
 
-def spread_trigrams_expression(query: str) -> str:
-    """Like :func:`fts_expression`, but each long term is looked up by a few of its
-    trigrams (all must occur; the term itself is confirmed later): the first, middle and
-    last of its longest word, and the middle one of its second longest. A phrase would read
-    the positions of every trigram of the term, and "the" or "he " occur in every English
-    text: trigrams across words, and of short words, are the most common."""
+def fts_expression(query: str) -> str:
+    """FTS5 MATCH expression for ``captures_fts`` ('' when no term has three characters or
+    more): each such term by a few of its trigrams, all of which must occur (the term itself
+    is confirmed later): the first, middle and last of its longest word and the middle one
+    of its second longest. Trigrams across words, and of short words ("the", "he "), are
+    the most common: reading their document lists would cost more than the search."""
     parts: list[str] = []
     for term in match_terms(query):
         if len(term) < MIN_TRIGRAM:
@@ -233,7 +227,7 @@ def candidates(conn: sqlite3.Connection, query: str) -> set[int]:
     found: set[int] | None = None
     for table, expression in (
         ("captures_grams", grams_expression(query)),
-        ("captures_fts", spread_trigrams_expression(query)),
+        ("captures_fts", fts_expression(query)),
     ):
         if not expression:
             continue

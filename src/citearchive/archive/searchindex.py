@@ -5,10 +5,10 @@ found in a capture when it is a substring of the capture's title or text in matc
 the index narrows the captures to check, then ``search`` confirms each one against that
 rule, so a search gives exactly the hits of a brute-force folded substring scan.
 
-- ``captures_fts`` (trigram, full detail): terms of three or more characters, as a phrase of
-  their trigrams. It is also the table behind Datasette's search box.
-  ``search`` looks a long term up by three of its trigrams rather than as a phrase of all
-  of them ("the" occurs everywhere; reading its positions would cost more than the search).
+- ``captures_fts`` (trigram tokenizer, ``detail=none``): terms of three or more characters,
+  by a few of their trigrams (see ``search.fts_expression``). Document lists only, no
+  positions: a phrase query would read the positions of every trigram of the term, and
+  "the" occurs in every English text; the confirmation step does what positions would.
 - ``captures_grams`` (trigram tokenizer, ``detail=none``: document lists only, no positions):
   terms of one or two characters, which a trigram index cannot see (停戦, 会談, ЕС). The text is
   written with a separator between every two characters, ``\\x1fа\\x1fб\\x1fв\\x1f``, so
@@ -38,7 +38,7 @@ BATCH = 500
 
 CREATE_SQL = """
 CREATE VIRTUAL TABLE IF NOT EXISTS captures_fts USING fts5(
-    title, text, content='', tokenize='trigram'
+    title, text, content='', detail='none', tokenize='trigram'
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS captures_grams USING fts5(
     grams, content='', detail='none', tokenize='trigram'

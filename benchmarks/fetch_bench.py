@@ -144,7 +144,8 @@ def run_default(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sources = Path(tmp) / "sources.toml"
         sources.write_text(manifest_text(n, port, pages, HOSTS_50), encoding="utf-8")
-        cmd = [sys.executable, "-m", "citearchive", "fetch", "-s", str(sources), "-a", str(Path(tmp) / "archive"),
+        archive = str(Path(tmp) / "archive")
+        cmd = [sys.executable, "-m", "citearchive", "fetch", "-s", str(sources), "-a", archive,
                "--no-progress", "--json"]  # fmt: skip
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

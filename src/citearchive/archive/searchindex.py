@@ -112,9 +112,10 @@ MIGRATION = "007_issue11_search_grams"
 
 
 def connect(root: str | Path) -> sqlite3.Connection:
-    """A read-only connection to an archive's database for searching, with plain sqlite3
-    (quick to start: no sqlite-utils). An archive whose index predates ``MIGRATION`` is
-    opened once through ``Archive.open``, which migrates it, then read as usual."""
+    """A read-only connection to an archive's database, with plain sqlite3 (quick to start:
+    no sqlite-utils, which loads numpy), for ``search`` and ``status``. An archive whose
+    index predates ``MIGRATION`` is opened once through ``Archive.open``, which migrates
+    it, then read as usual."""
     path = Path(root) / DB_NAME
     if not path.is_file():
         raise ArchiveError(f"{root}: no archive here (no {DB_NAME}); run `citearchive fetch` first")

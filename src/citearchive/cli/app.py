@@ -326,12 +326,12 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Per source: footnote(s), URL, last capture, last verify verdict."""
-    from ..archive.store import Archive
+    from ..archive.searchindex import connect
     from ..sources.manifest import load_manifest
     from ..verify.status import source_status
 
     manifest = load_manifest(sources)
-    Archive.open(archive, create=False).close()  # a mistyped --archive is an error, not news
+    connect(archive).close()  # a mistyped --archive is an error, not news
     rows = source_status(manifest, archive)
     if as_json:
         print_json([r.to_dict() for r in rows])

@@ -467,6 +467,14 @@ def test_the_captures_table_has_a_search_box(ds: Datasette) -> None:
     assert {r["source_id"] for r in found} == {"ru"}
 
 
+def test_the_search_box_finds_two_character_terms_with_the_cli_search(ds: Datasette) -> None:
+    found = rows(ds, "/citearchive/captures.json?_search=停戦")
+    assert {r["source_id"] for r in found} == {"ja"}
+    page = get(ds, "/citearchive/captures?_search=停戦")[0]
+    assert 'name="_search" value="停戦"' in page.text
+    assert 'name="_search"' in get(ds, "/citearchive/captures")[0].text
+
+
 def test_search_without_a_term_lists_nothing(ds: Datasette) -> None:
     assert rows(ds, f"/citearchive/{QUERY_SEARCH}.json?q=") == []
 

@@ -1,5 +1,5 @@
 """`python -m citearchive` runs the command line."""
 
-from .cli.app import app
+from .cli.fast import main
 
-app(prog_name="citearchive")
+main()

@@ -1,8 +1,9 @@
 """The index: ``archive/citearchive.db``, the SQLite database beside the WARC files.
 
 :mod:`.store` opens it (named, ordered migrations; one writer at a time), :mod:`.views`
-keeps its SQL views, :mod:`.search` its full-text index and query. Each capture row names
-the WARC file, offset and length of its record, like a CDX line.
+keeps its SQL views, :mod:`.search` its full-text query and :mod:`.searchindex` the index
+it reads (and the read-only connection). Each capture row names the WARC file, offset
+and length of its record, like a CDX line.
 
 May import: ``warc`` (the run's WARC file is opened with the archive), ``sources``,
 ``config``, ``errors``.

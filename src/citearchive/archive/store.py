@@ -31,8 +31,8 @@ from .. import __version__
 from ..errors import ArchiveError, ArchiveLockedError
 from ..sources.manifest import Manifest
 from ..warc.writer import WarcFile, recover_open_files
+from . import searchindex
 from .runs import migrate_timestamps
-from .search import fold
 from .views import create_views
 
 DB_NAME = "citearchive.db"
@@ -186,16 +186,19 @@ def _m006_folded_search_index(db: sqlite_utils.Database) -> None:
         );
         """
     )
-    rows = db.execute("SELECT id, title, text FROM captures").fetchall()
-    _index_for_search(db, rows)
+    # (filled by 007_issue11_search_grams, which rebuilds the whole index)
+
+
+def _m007_issue11_search_grams(db: sqlite_utils.Database) -> None:
+    # Issue 11: the bigram table captures_grams beside the trigram one (two-character terms
+    # without scanning), both in match form (folded and case folded), and an index for the
+    # newest-first order of results. See archive/searchindex.py.
+    searchindex.rebuild(db.conn)
 
 
 def _index_for_search(db: sqlite_utils.Database, rows: list[tuple[Any, ...]]) -> None:
-    """Add (id, title, text) rows to the search index, folded."""
-    db.conn.executemany(
-        "INSERT INTO captures_fts(rowid, title, text) VALUES (?, ?, ?)",
-        [(cid, fold(title), fold(text)) for cid, title, text in rows if title or text],
-    )
+    """Add (id, title, text) rows to the search index (see archive/searchindex.py)."""
+    searchindex.index_rows(db.conn, rows)
 
 
 def _m007_issue16_suggestions(db: sqlite_utils.Database) -> None:
@@ -227,6 +230,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("006_folded_search_index", _m006_folded_search_index),
     ("007_issue13_timestamps", migrate_timestamps),  # run manifests, RFC 3161 tokens (runs.py)
     ("007_issue16_suggestions", _m007_issue16_suggestions),
+    ("007_issue11_search_grams", _m007_issue11_search_grams),
 ]
 
 

@@ -18,7 +18,7 @@ from ..archive.store import DB_NAME
 DATABASE_NAME = Path(DB_NAME).stem  # Datasette names a database after its file
 SEARCH_LIMIT = 100
 DATASETTE_SETTINGS = {
-    "sql_time_limit_ms": 3000,  # two-character terms scan the text of every capture
+    "sql_time_limit_ms": 3000,
     "truncate_cells_html": 600,  # captures.text is whole articles
 }
 
@@ -215,10 +215,8 @@ TABLES: dict[str, dict[str, Any]] = {
         "label_column": "title",
         "sort_desc": "fetched_at",
         "facets": ["source_id", "method", "status_code"],
-        # the table's search box: the trigram index (3+ characters; the "Search archived
-        # text" query also handles two-character terms and inflections)
-        "fts_table": "captures_fts",
-        "fts_pk": "id",
+        # the table's search box is the plugin's (filters_from_request): the same search as
+        # the CLI and the "Search archived text" query, over both indexes (issue 11)
         "columns": _columns(
             requested_url="The URL asked for",
             url="The final URL, after redirects",
@@ -262,6 +260,11 @@ TABLES: dict[str, dict[str, Any]] = {
     "passage_embeddings": {
         "hidden": True,
         "description": "Sentence vectors of archived passages, cached by `citearchive suggest`.",
+    },
+    # the bigram search index (issue 11) and its FTS5 shadow tables
+    **{
+        f"captures_grams{suffix}": {"hidden": True}
+        for suffix in ("", "_data", "_idx", "_config", "_docsize", "_content")
     },
 }
 

@@ -13,6 +13,8 @@ or by :func:`register` (what ``citearchive serve`` and the tests do). It adds:
   a Content-Security-Policy that runs no script and loads nothing).
 - ``/-/citearchive/document/<id>``: the evidence dossier of a document
   (:mod:`citearchive.browse.document_page`).
+- the captures table's search box (``filters_from_request``): the search of ``citearchive
+  search`` (both indexes, confirmed against the folded text), not Datasette's own FTS query.
 - links from ``capture_id`` cells to the capture page and from ``claim_id`` cells to the
   claim in its dossier, menu links, and security headers on every response.
 
@@ -30,10 +32,11 @@ from urllib.parse import urlsplit
 
 import markupsafe
 from datasette import hookimpl
+from datasette.filters import FilterArguments
 from datasette.utils.asgi import NotFound, Request, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
-from ..archive.search import register_functions, snippet
+from ..archive.search import register_functions, search_where, snippet
 from . import document_page
 from .archived_view import archived_response
 from .metadata import canned_queries_for_archive
@@ -114,6 +117,25 @@ def prepare_connection(conn: Any) -> None:
         "citearchive_snippet", 2, lambda text, q: snippet(text or "", q or ""),
         deterministic=True,
     )  # fmt: skip
+
+
+@hookimpl(trylast=True)  # last, so that its search box setting is the one that stays
+def filters_from_request(request: Request, database: str, table: str, datasette: Datasette) -> Any:
+    async def inner() -> FilterArguments | None:
+        if table != "captures" or database not in await _archive_databases(datasette):
+            return None
+        query = request.args.get("_search", "")
+        context = {"supports_search": True, "search": query}
+        if not query.strip():
+            return FilterArguments([], extra_context=context)
+        return FilterArguments(
+            [search_where(":citearchive_search")],
+            params={"citearchive_search": query},
+            human_descriptions=[f'search matches "{query}"'],
+            extra_context=context,
+        )
+
+    return inner
 
 
 @hookimpl

@@ -63,6 +63,9 @@ def make_client(settings: Settings, *, verify: bool | ssl.SSLContext = True) -> 
         ),
         follow_redirects=False,
         verify=verify,
+        # issue 11: httpcore scans its whole pool (quadratically) on every request; idle
+        # connections beyond the ones in flight cost more CPU than their reuse saves
+        limits=httpx.Limits(max_keepalive_connections=max(1, settings.concurrency)),
     )
 
 

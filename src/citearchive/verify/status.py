@@ -6,14 +6,15 @@ that finished (see run.py for how they are made).
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..archive.store import DB_NAME, Archive
+from ..archive.searchindex import DB_NAME, connect
 from ..sources.manifest import Manifest, Source
-from .run import FAILING
+from .outcomes import FAILING
 
 
 @dataclass
@@ -38,29 +39,30 @@ def source_status(manifest: Manifest, archive_root: str | Path) -> list[StatusRo
     """Per source: footnotes, URL, last capture and its status, verdict of the last verify."""
     if not (Path(archive_root) / DB_NAME).exists():
         return [_status(s, [], []) for s in manifest.sources]
-    archive = Archive.open(archive_root, create=False)
+    conn = connect(archive_root)  # read-only, plain sqlite3: quick to start
+    conn.row_factory = sqlite3.Row
     try:
-        last_run = archive.db.execute(
+        last_run = conn.execute(
             "SELECT id FROM runs WHERE command = 'verify' AND finished_at IS NOT NULL "
             "AND json_extract(summary, '$.error') IS NULL "
             "ORDER BY started_at DESC, id DESC LIMIT 1"
         ).fetchone()
         checks: dict[str, list[dict[str, Any]]] = defaultdict(list)
         if last_run is not None:
-            for c in archive.db.query(
+            for c in conn.execute(
                 "SELECT source_id, kind, outcome, checked_at FROM checks WHERE run_id = ?",
                 [last_run[0]],
             ):
-                checks[c["source_id"]].append(c)
+                checks[c["source_id"]].append(dict(c))
         return [
-            _status(s, list(archive.db.query(
+            _status(s, [dict(r) for r in conn.execute(
                 "SELECT fetched_at, error, suspect, text IS NOT NULL AS has_text FROM captures "
                 "WHERE source_id = ? ORDER BY fetched_at, id", [s.id],
-            )), checks[s.id])
+            )], checks[s.id])
             for s in manifest.sources
         ]  # fmt: skip
     finally:
-        archive.close()
+        conn.close()
 
 
 def _status(s: Source, rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> StatusRow:

@@ -1,0 +1,92 @@
+"""The ``citearchive`` console entry point, with a quick path for ``citearchive search``.
+
+Loading typer (with click and pydantic) and rich takes most of a second on a busy machine,
+many times what a search costs. So ``main`` answers a plain ``citearchive search QUERY
+[-a ARCHIVE] [--limit N] [--json]`` itself, with the standard library and the search
+modules only, printing exactly what the typer command prints; anything else (``--help``,
+an unknown option, a bad value, every other command) goes to the typer app.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+BOLD, RESET = "\x1b[1m", "\x1b[0m"
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if argv[:1] == ["search"]:
+        code = search(argv[1:])
+        if code is not None:
+            sys.exit(code)
+    from .app import app
+
+    app(prog_name="citearchive")
+
+
+def _parse(args: list[str]) -> tuple[str, Path, int, bool] | None:
+    """(query, archive, limit, as_json), or None when the typer command should answer."""
+    query: str | None = None
+    archive, limit, as_json = Path("archive"), 20, False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if arg == "--json":
+            as_json = True
+        elif name in ("-a", "--archive", "--limit") and (eq or i + 1 < len(args)):
+            if not eq:
+                i += 1
+                value = args[i]
+            if name == "--limit":
+                if not value.isdigit() or int(value) < 1:
+                    return None
+                limit = int(value)
+            else:
+                archive = Path(value)
+        elif arg == "--" and query is None and i + 2 == len(args):
+            query = args[i + 1]
+            i += 1
+        elif arg.startswith("-") or query is not None:
+            return None  # --help, an unknown option, a second argument: typer says it
+        else:
+            query = arg
+        i += 1
+    return None if query is None else (query, archive, limit, as_json)
+
+
+def search(args: list[str]) -> int | None:
+    """Run ``citearchive search``; its exit code, or None to let typer handle ``args``."""
+    parsed = _parse(args)
+    if parsed is None:
+        return None
+    query, archive, limit, as_json = parsed
+    from ..archive.search import search as run_search
+    from ..archive.search import terms
+    from ..archive.searchindex import connect
+    from ..errors import CitearchiveError
+
+    if not terms(query):
+        return None  # the typer command reports the usage error
+    try:
+        conn = connect(archive)
+    except CitearchiveError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    try:
+        hits = run_search(conn, query, limit=limit)
+    finally:
+        conn.close()
+    out = sys.stdout
+    if as_json:
+        out.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2) + "\n")
+        return 0
+    bold, reset = (BOLD, RESET) if out.isatty() else ("", "")
+    for h in hits:
+        out.write(f"{bold}{h.source_id}{reset} #{h.capture_id} {h.url or ''}\n")
+        out.write(f"  {h.snippet}\n")
+    out.write(f"{len(hits)} result(s)\n")
+    return 0 if hits else 1

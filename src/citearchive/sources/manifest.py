@@ -18,7 +18,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..config import ENDPOINT_SETTINGS, SETTING_NAMES, SETTING_RANGES, SETTING_TYPES
+from ..config import (
+    ENDPOINT_SETTINGS,
+    SETTING_NAMES,
+    SETTING_RANGES,
+    SETTING_TYPES,
+    user_agent_problem,
+)
 from ..errors import ManifestError
 from .languages import ISO_639_1
 from .urls import short_url, url_problem
@@ -433,6 +439,8 @@ def _settings(r: _Reader, raw: Any) -> dict[str, Any]:
                 )
         if key in ENDPOINT_SETTINGS and value:
             r.url("settings", 0, raw, key, str(value))
+        if key == "user_agent" and (problem := user_agent_problem(str(value))):
+            raise r.fail("settings", 0, key, problem)
         out[key] = value
     return out
 

@@ -19,13 +19,28 @@ from ..warc.httpmeta import (
 )
 from .exchange import Exchange
 
+RAW_HEADERS = "citearchive.raw_headers"  # response extension: the headers as received
+
+
+async def keep_location(response: httpx.Response) -> None:
+    """Response hook: keep the headers as received, then hide ``Location`` from httpx.
+
+    httpx builds the next request of a redirect even when it does not follow it, and a
+    Location it cannot build one from (``javascript:alert(1)``) raises and loses the
+    response. ``fetch`` follows redirects itself, from the headers kept here.
+    """
+    if "location" in response.headers:
+        response.extensions[RAW_HEADERS] = list(response.headers.raw)
+        del response.headers["location"]
+
 
 def read_head(response: httpx.Response, exchange: Exchange) -> None:
     """Status, headers and the connection's provenance (peer address, TLS certificate)."""
     exchange.status_code = response.status_code
     exchange.reason = response.reason_phrase
     exchange.http_version = response.http_version
-    exchange.response_headers = decode_headers(response.headers.raw)
+    raw = response.extensions.get(RAW_HEADERS) or response.headers.raw
+    exchange.response_headers = decode_headers(raw)
     stream = response.extensions.get("network_stream")
     if stream is None:
         return

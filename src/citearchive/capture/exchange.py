@@ -47,6 +47,7 @@ class FetchResult:
     error: str | None  # None = success: final status 2xx and the body complete
     # "dns" | "refused" | "timeout" | "deadline" | "tls" | "http" | "too-large" | "decode"
     # | "too-many-redirects" | "redirect-loop" | "network" | "invalid-url"
+    # | "blocked" (a public source led to a private address: capture/network.py)
     error_kind: str | None
     redirects: list[dict[str, Any]] = field(default_factory=list)  # {"url","status","location"}
     attempts: int = 0  # requests made, not counting redirect hops: 1 + number of retries

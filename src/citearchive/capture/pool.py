@@ -101,14 +101,10 @@ def _worker_main(
     end (a process that ran out of memory is not trusted with the next job)."""
     exit_with_parent(parent)  # first, before anything slow
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if memory is not None:
+    if initializer is not None:
+        initializer()
+    if memory is not None:  # counted from here: the jobs' growth, not the modules'
         limit_memory(memory)
-    try:
-        if initializer is not None:
-            initializer()
-    except MemoryError:
-        conn.send((False, _OutOfMemory()))
-        os._exit(1)
     conn.send((True, "ready"))  # a job's time limit counts from here, not from the fork
     while True:
         try:
@@ -149,13 +145,10 @@ class _Worker:
             child.close()
         self.started = False
 
-    def start(self, memory: int | None) -> None:
+    def start(self) -> None:
         """Wait for the worker's initializer; JobFailed when the worker cannot start."""
         if wait([self.conn, self.process.sentinel], START_TIMEOUT) and self.conn.poll():
-            _, value = self.conn.recv()
-            if isinstance(value, _OutOfMemory):
-                limit = f" ({format_size(memory)} per worker)" if memory else ""
-                raise JobFailed(f"the extraction worker ran out of memory starting up{limit}")
+            self.conn.recv()
             self.started = True
             return
         if self.process.is_alive():
@@ -167,7 +160,7 @@ class _Worker:
         """(True, result), (False, the job's exception), or raise JobFailed (the worker is
         then dead or killed, and must be replaced)."""
         if not self.started:
-            self.start(memory)
+            self.start()
         try:
             self.conn.send((fn, args, kwargs))
         except (OSError, EOFError):

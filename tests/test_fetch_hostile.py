@@ -151,7 +151,8 @@ def test_each_capture_starts_with_no_cookies(local_server: LocalServer) -> None:
         "/set", respond(b"<p>set</p>", headers=[("Set-Cookie", "tracker=SECRET; Path=/")])
     )
     local_server.route("/echo", respond(b"<p>echo</p>"))
-    local_server.route("/hop", respond(b"", 302, [("Set-Cookie", "hop=1; Path=/"), ("Location", "/echo")]))  # fmt: skip
+    hop = [("Set-Cookie", "hop=1; Path=/"), ("Location", "/echo")]
+    local_server.route("/hop", respond(b"", 302, hop))
     run_all([local_server.url("/set"), local_server.url("/echo"), local_server.url("/hop")])
     echoes = [r for r in local_server.requests if r.path == "/echo"]
     assert echoes[0].header("cookie") is None  # the next capture: no cookie of the last
@@ -164,7 +165,7 @@ def test_cookies_stay_out_even_with_a_client_that_keeps_them(local_server: Local
     )
     local_server.route("/echo", respond(b"<p>echo</p>"))
     run_all([local_server.url("/set"), local_server.url("/echo")], httpx.AsyncClient())
-    assert [r for r in local_server.requests if r.path == "/echo"][0].header("cookie") is None
+    assert next(r for r in local_server.requests if r.path == "/echo").header("cookie") is None
 
 
 # -- what check must refuse (F12) ---------------------------------------------------------------

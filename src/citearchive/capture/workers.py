@@ -36,6 +36,7 @@ ExtractionFailed = JobFailed  # the name callers catch: over a limit, or its wor
 def extraction_pool(settings: Settings | None = None) -> LimitedPool:
     """A pool with one worker per core, bounded by ``settings``' extraction limits."""
     settings = settings or Settings()
+    init_worker()  # loaded once here, the model is shared by every forked worker
     return LimitedPool(
         os.cpu_count() or 2,
         timeout=settings.extract_timeout,
@@ -91,8 +92,9 @@ def extract_job(
 
 
 def init_worker() -> None:
-    """Extraction worker initializer: load the language model before the first page (the
-    pool has already tied the worker's life to its parent's)."""
+    """Extraction worker initializer: load the language model before the first page (a
+    no-op in a worker forked after the parent loaded it; the pool has already tied the
+    worker's life to its parent's)."""
     detect_language("warm-up: загрузка модели, モデルを読み込む")
 
 

@@ -62,6 +62,8 @@ class Part:
 
 def parts_of(path: Path) -> list[Part]:
     """The WARC streams of an input: the file itself, or a WACZ's ``archive/`` members."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise WarcImportError(f"{path}: not a regular file (a device or a pipe is no WARC)")
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
@@ -223,6 +225,18 @@ def _read_block(rec: Any, limit: int) -> tuple[bytes, int]:
     return block, total
 
 
+def _sniff(part: Part) -> None:
+    """Refuse at once a stream that does not open as a WARC (warcio would read 30 MB of NUL
+    bytes as one long header line)."""
+    with part.open() as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        start = (gzip.GzipFile(fileobj=raw) if gz else raw).read(5)
+    if start != b"WARC/":
+        shown = repr(start) if start else "nothing"
+        raise WarcImportError(f"{part.label}: not a WARC file (it begins with {shown}, not WARC/)")
+
+
 def scan(part_no: int, part: Part, cap: int = DEFAULT_MAX_BYTES) -> list[Rec]:
     """First pass over one part: every record read and checked, its facts kept.
 
@@ -233,6 +247,7 @@ def scan(part_no: int, part: Part, cap: int = DEFAULT_MAX_BYTES) -> list[Rec]:
     recs: list[Rec] = []
     label = part.label
     try:
+        _sniff(part)
         with _records(part) as records:
             for i, rec in enumerate(records):
                 if not str(rec.format).startswith("warc"):

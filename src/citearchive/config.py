@@ -39,11 +39,11 @@ DEFAULT_FALLBACK_TRIES = 3  # mementos tried per source, closest first
 # Extraction is bounded like the download (issue 10): a page's markup larger than this is
 # archived and hashed but not handed to the extractor (trafilatura needs ~15x the markup in
 # memory); one extraction job may take this long; one worker may grow its address space by
-# this much (a 5 MB page needs ~100 MB). A worker over a limit is killed and replaced; the
+# this much (a 5 MB article page needs ~80 MB). A worker over a limit is killed and replaced; the
 # capture says why (error_kind "extract").
 DEFAULT_EXTRACT_MAX_MARKUP = 5_000_000  # bytes of decoded HTML or text
 DEFAULT_EXTRACT_TIMEOUT = 60.0  # seconds for one page's extraction
-DEFAULT_EXTRACT_MAX_MEMORY = 500_000_000  # bytes of address space a worker may add
+DEFAULT_EXTRACT_MAX_MEMORY = 120_000_000  # bytes of address space a worker may add
 MAX_USER_AGENT_LENGTH = 1000
 
 

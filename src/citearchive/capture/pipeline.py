@@ -324,14 +324,15 @@ class _Runner:
     ) -> None:
         """The text of a whole body into ``row``; within the extraction limits, else the
         reason as ``error_kind`` "extract" (issue 10: extraction is bounded like the download)."""
-        problem = markup_problem(result.body, result.content_type, self.settings)
+        body = bytes(result.body)  # a whole body is bytes already: not copied
+        problem = markup_problem(body, result.content_type, self.settings)
         if problem is not None:
             row.update(failure_columns(row, problem))
             return
         loop = asyncio.get_running_loop()
         try:
             ex: Extraction = await loop.run_in_executor(
-                self.pool, extract_job, result.final_url, result.body,
+                self.pool, extract_job, result.final_url, body,
                 result.content_type, language, replay,
             )  # fmt: skip
         except ExtractionFailed as exc:

@@ -5,6 +5,8 @@ bomb can grow memory past the cap."""
 
 from __future__ import annotations
 
+import weakref
+
 import httpx
 
 from ..warc.httpmeta import (
@@ -20,6 +22,8 @@ from ..warc.httpmeta import (
 from .exchange import Exchange
 
 RAW_HEADERS = "citearchive.raw_headers"  # response extension: the headers as received
+# The requests ``fetch`` made: the hook leaves every other request of a shared client alone.
+FOLLOWED_BY_HAND: weakref.WeakSet[httpx.Request] = weakref.WeakSet()
 
 
 async def keep_location(response: httpx.Response) -> None:
@@ -29,7 +33,7 @@ async def keep_location(response: httpx.Response) -> None:
     Location it cannot build one from (``javascript:alert(1)``) raises and loses the
     response. ``fetch`` follows redirects itself, from the headers kept here.
     """
-    if "location" in response.headers:
+    if response.request in FOLLOWED_BY_HAND and "location" in response.headers:
         response.extensions[RAW_HEADERS] = list(response.headers.raw)
         del response.headers["location"]
 

@@ -34,7 +34,7 @@ from ..warc.httpmeta import (
     header_value,
     location_text,
 )
-from .body import keep_location, read_body, read_head
+from .body import FOLLOWED_BY_HAND, keep_location, read_body, read_head
 from .exchange import Exchange, FetchResult, utcnow
 from .network import PUBLIC, address_refusal, resolve_scopes
 from .politeness import (
@@ -222,6 +222,7 @@ class _Capture:
         """One request/response, recorded as an ``Exchange`` whatever happens."""
         self.client.cookies.clear()  # a cookie another capture received is not sent (F16)
         request = self.client.build_request("GET", url, cookies=self.cookies)
+        FOLLOWED_BY_HAND.add(request)
         exchange = Exchange(
             url=url,
             method="GET",

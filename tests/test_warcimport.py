@@ -16,7 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,7 @@ from citearchive.errors import ArchiveLockedError, CitearchiveError, WarcImportE
 from citearchive.sources.manifest import Manifest, parse_manifest
 from citearchive.verify.fixity import check_fixity
 from citearchive.verify.run import verify_archive
+from citearchive.warc.record import Wanted, read_record
 from localserver import LocalServer, redirect, respond
 
 WGET = shutil.which(os.environ.get("CITEARCHIVE_WGET", "wget"))
@@ -408,3 +412,98 @@ def test_a_truncated_record_is_archived_but_is_no_evidence(tmp_path: Path) -> No
     assert row["payload_sha256"] is None and row["payload_length"] is None
     assert row["warc_offset"] is not None  # what the file held is still archived
     assert not verify_archive(m, root).ok  # half a page does not carry the claim
+
+
+# -- bounded like fetch (issue 10, findings F4 and F12) -------------------------------------------
+
+
+def _bomb_warc(path: Path, url: str, inflated_mb: int) -> None:
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(c.compress(bytes(1 << 20)) for _ in range(inflated_mb)) + c.flush()
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True, warc_version="1.1")
+        headers = [("Content-Type", "text/html"), ("Content-Encoding", "gzip")]
+        http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
+        w.write_record(w.create_warc_record(
+            url, "response", payload=io.BytesIO(bomb), http_headers=http,
+            warc_headers_dict={"WARC-Date": "2025-08-19T10:00:00Z"},
+        ))  # fmt: skip
+
+
+def test_a_gzip_bomb_record_is_decoded_only_up_to_the_cap(tmp_path: Path) -> None:
+    """F4: a 4 kB WARC whose payload inflates to 2 GB made import-warc inflate all of it."""
+    url = "https://www.example.org/article/"
+    path = tmp_path / "bomb.warc.gz"
+    _bomb_warc(path, url, 64)
+    m = parse_manifest(
+        f'[settings]\nmax_bytes = 1000000\n[[source]]\nid = "a"\nfootnotes = [1]\nurl = "{url}"\n'
+    )
+    root = tmp_path / "archive"
+    tracemalloc.start()
+    try:
+        import_warcs(m, root, [path])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000  # not 64 MB: decoding stopped at the 1 MB cap
+    (row,) = rows(root)
+    assert row["error_kind"] == "too-large" and "1 MB cap" in row["error"]
+    assert row["truncated"] == 1 and row["payload_sha256"] is None and row["text"] is None
+    archive = Archive.open(root)
+    try:
+        assert all(r.ok for r in check_fixity(archive))  # its record is whole evidence of bytes
+    finally:
+        archive.close()
+
+
+def test_reading_back_a_payload_of_unknown_length_stops_at_the_cap(tmp_path: Path) -> None:
+    """F4: fixity and the archived view decode through read_record, under the same cap."""
+    path = tmp_path / "bomb.warc.gz"
+    _bomb_warc(path, "https://www.example.org/", 16)
+    with open(path, "rb") as fh:
+        length = len(fh.read())
+        fh.seek(0)
+        facts = read_record(fh, 0, length, Wanted("response", keep_body=True, cap=100_000))
+    assert facts.decode_error is not None and "100 kB cap" in facts.decode_error
+    assert facts.decoded_length <= 100_001 and facts.body is None
+
+
+def test_a_record_larger_than_the_cap_is_reported_not_held_in_memory(tmp_path: Path) -> None:
+    url = "https://www.example.org/big/"
+    path = tmp_path / "big.warc.gz"
+    with open(path, "wb") as fh:
+        w = WARCWriter(fh, gzip=True, warc_version="1.1")
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        w.write_record(w.create_warc_record(
+            url, "response", payload=io.BytesIO(b"<p>" + b"x" * 3_000_000), http_headers=http,
+            warc_headers_dict={"WARC-Date": "2025-08-19T10:00:00Z"},
+        ))  # fmt: skip
+    m = parse_manifest(
+        f'[settings]\nmax_bytes = 1000\n[[source]]\nid = "b"\nfootnotes = [1]\nurl = "{url}"\n'
+    )
+    report = import_warcs(m, tmp_path / "archive", [path])
+    assert report.captures == []
+    assert len(report.unresolved) == 1 and "over the 1 kB cap" in report.unresolved[0]
+
+
+@pytest.mark.parametrize("junk", [b"\0" * 3_000_000, gzip.compress(b"\0" * 100_000), b""])
+def test_a_file_that_is_not_a_warc_is_refused_at_once_in_one_line(
+    tmp_path: Path, junk: bytes
+) -> None:
+    """F12: 30 MB of NUL bytes took 36 s and 1 GB and printed a 120 MB error line."""
+    path = tmp_path / "junk.warc"
+    path.write_bytes(junk)
+    started = time.monotonic()
+    with pytest.raises(WarcImportError) as info:
+        import_warcs(parse_manifest(""), tmp_path / "archive", [path])
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert "not a WARC file" in message and "\n" not in message and len(message) < 300
+
+
+def test_a_device_or_a_pipe_is_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.warc"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(WarcImportError, match="not a regular file"):
+            import_warcs(parse_manifest(""), tmp_path / "archive", [path])

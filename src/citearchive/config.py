@@ -60,6 +60,15 @@ DEFAULT_WAYBACK_CDX = "https://web.archive.org/cdx/search/cdx"  # CDX server API
 DEFAULT_WAYBACK_REPLAY = "https://web.archive.org/web/"  # + <timestamp>id_/<url>
 # Reading a commentary PDF (citearchive import commentary.pdf).
 COMMENTARY_MAX_PAGES = 500  # pages read before the rest of a commentary PDF is ignored
+# Extraction is bounded like the download (issue 10): a page's markup larger than this is
+# archived and hashed but not handed to the extractor (trafilatura needs ~15x the markup in
+# memory); one extraction job may take this long; one worker may grow its address space by
+# this much (a 5 MB article page needs ~80 MB). A worker over a limit is killed and replaced; the
+# capture says why (error_kind "extract").
+DEFAULT_EXTRACT_MAX_MARKUP = 5_000_000  # bytes of decoded HTML or text
+DEFAULT_EXTRACT_TIMEOUT = 60.0  # seconds for one page's extraction
+DEFAULT_EXTRACT_MAX_MEMORY = 120_000_000  # bytes of address space a worker may add
+MAX_USER_AGENT_LENGTH = 1000
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,9 @@ class Settings:
     tsa_timeout: float = DEFAULT_TSA_TIMEOUT
     wayback_cdx: str = DEFAULT_WAYBACK_CDX
     wayback_replay: str = DEFAULT_WAYBACK_REPLAY
+    extract_max_markup: int = DEFAULT_EXTRACT_MAX_MARKUP
+    extract_timeout: float = DEFAULT_EXTRACT_TIMEOUT
+    extract_max_memory: int = DEFAULT_EXTRACT_MAX_MEMORY
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -102,6 +114,8 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "backoff": (0, 600), "max_retry_after": (0, 86400), "concurrency": (1, 1000),
     "per_host": (1, 100), "host_delay": (0, 3600), "warc_gzip_level": (0, 9),
     "fallback_tries": (1, 20), "tsa_timeout": (0.1, 600),
+    "extract_max_markup": (1, 10**10), "extract_timeout": (0.1, 86400),
+    "extract_max_memory": (50_000_000, 10**13),
 }  # fmt: skip
 # Settings that are lists of strings in sources.toml (tuples here); endpoints among them
 # hold http(s) URLs, path lists files relative to sources.toml.
@@ -110,6 +124,22 @@ LIST_SETTINGS: tuple[str, ...] = ("tsa_urls", "tsa_certs")
 ENDPOINT_SETTINGS: tuple[str, ...] = (
     "memento_timemap", "memento_timegate", "wayback_available", "wayback_cdx", "wayback_replay",
 )  # fmt: skip
+
+
+def user_agent_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent as a User-Agent header, or None.
+
+    A header value is bytes on the wire: printable ASCII only (no CR/LF, which would end the
+    header, no control characters, no letters httpx cannot encode).
+    """
+    if not value.strip():
+        return "must not be empty"
+    if len(value) > MAX_USER_AGENT_LENGTH:
+        return f"must be at most {MAX_USER_AGENT_LENGTH} characters"
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if bad is not None:
+        return f"must be printable ASCII (an HTTP header cannot carry {bad!r})"
+    return None
 
 
 def resolve_settings(*layers: dict[str, Any] | None) -> Settings:

@@ -24,8 +24,13 @@ class Exchange:
     reason: str
     response_headers: list[tuple[str, str]]  # as received: order and duplicates kept
     # Bodies stay out of repr(): a 50 MB body must not become a 200 MB string in a log.
-    raw_body: bytes = field(repr=False)  # as on the wire after chunked decoding, still encoded
-    body: bytes = field(repr=False)  # Content-Encoding undone, at most settings.max_bytes
+    # A body cut short (``truncated``) is a bytearray, not copied into bytes (F5).
+    raw_body: bytes | bytearray = field(
+        repr=False
+    )  # as on the wire after chunked decoding, still encoded
+    body: bytes | bytearray = field(
+        repr=False
+    )  # Content-Encoding undone, at most settings.max_bytes
     truncated: bool = False  # the body is incomplete: cut at the cap, deadline or disconnect
     peer_ip: str | None = None  # the address actually connected to
     tls: dict[str, Any] | None = None  # https only; see httpmeta.tls_info
@@ -43,10 +48,13 @@ class FetchResult:
     exchanges: list[Exchange]
     status_code: int | None
     content_type: str | None
-    body: bytes = field(repr=False)  # final exchange's decoded body (b"" when no response)
+    body: bytes | bytearray = field(
+        repr=False
+    )  # final exchange's decoded body (b"" when no response)
     error: str | None  # None = success: final status 2xx and the body complete
     # "dns" | "refused" | "timeout" | "deadline" | "tls" | "http" | "too-large" | "decode"
     # | "too-many-redirects" | "redirect-loop" | "network" | "invalid-url"
+    # | "blocked" (a public source led to a private address: capture/network.py)
     error_kind: str | None
     redirects: list[dict[str, Any]] = field(default_factory=list)  # {"url","status","location"}
     attempts: int = 0  # requests made, not counting redirect hops: 1 + number of retries

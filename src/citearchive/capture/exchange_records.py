@@ -30,7 +30,7 @@ def iso(when: dt.datetime, *, micros: bool = False) -> str:
     return when.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-def warc_payload_digest(raw_body: bytes) -> str:
+def warc_payload_digest(raw_body: bytes | bytearray) -> str:
     """The WARC-Payload-Digest warcio writes for a response body: base32 SHA-1."""
     return "sha1:" + base64.b32encode(hashlib.sha1(raw_body).digest()).decode("ascii")
 
@@ -59,7 +59,7 @@ def exchange_records(
         record.rec_headers.add_header("WARC-Refers-To", revisit_of["warc_record_id"])
     else:
         record = builder.create_warc_record(
-            ex.url, "response", payload=io.BytesIO(ex.raw_body),
+            ex.url, "response", payload=_Payload(ex.raw_body),
             http_headers=http_headers, warc_headers_dict=warc_headers,
         )  # fmt: skip
     request = builder.create_warc_record(
@@ -70,6 +70,29 @@ def exchange_records(
         "WARC-Concurrent-To", record.rec_headers.get_header("WARC-Record-ID")
     )
     return record, request
+
+
+class _Payload:
+    """A body read as a file without copying it (``io.BytesIO`` copies a bytearray)."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.view, self.pos = memoryview(data), 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self.view) if size is None or size < 0 else self.pos + size
+        out = bytes(self.view[self.pos : end])
+        self.pos += len(out)
+        return out
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = pos if whence == 0 else (self.pos + pos if whence == 1 else len(self.view) + pos)
+        return self.pos
+
+    def close(self) -> None:
+        self.view.release()
 
 
 def response_headers(ex: Exchange) -> StatusAndHeaders:

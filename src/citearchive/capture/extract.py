@@ -327,6 +327,8 @@ def _trafilatura(html: str, url: str | None, **options: Any) -> str | None:
     """``trafilatura.extract`` as plain text; a crash inside it is logged, not raised."""
     try:
         return trafilatura.extract(html, url=url, **options) or None
+    except MemoryError:  # the worker's memory ceiling: the pool replaces the worker
+        raise
     except Exception:  # a parser bug on one hostile page must not stop the batch
         logger.warning("trafilatura failed on %s", url or "a page", exc_info=True)
         return None

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -31,9 +32,11 @@ from ..warc.httpmeta import (
     decode_headers,
     describe_error,
     header_value,
+    location_text,
 )
-from .body import read_body, read_head
+from .body import FOLLOWED_BY_HAND, keep_location, read_body, read_head
 from .exchange import Exchange, FetchResult, utcnow
+from .network import PUBLIC, address_refusal, resolve_scopes
 from .politeness import (
     RETRY_STATUSES,
     HostLimiter,
@@ -88,6 +91,11 @@ async def fetch(
     if problem is not None:
         words = f"invalid URL {short_url(url)!r}: {problem}"
         return FetchResult(url, url, [], None, None, b"", words, "invalid-url")
+    if keep_location not in client.event_hooks.get("response", []):
+        client.event_hooks = {
+            **client.event_hooks,
+            "response": [*client.event_hooks.get("response", []), keep_location],
+        }
     capture = _Capture(client, settings, limiter, sleep, now)
     try:
         async with asyncio.timeout(settings.deadline) as timer:
@@ -128,6 +136,8 @@ class _Capture:
         self.failure: Failure | None = None  # of the last exchange, when it failed
         self.error: tuple[str, str] | None = None  # (kind, words) for the chain as a whole
         self.note: str | None = None  # why the last failure was not retried further
+        self.scope: str | None = None  # the network of the cited URL's host (see network.py)
+        self.cookies = httpx.Cookies()  # this capture's own: it starts with none (F16)
 
     # -- the redirect chain ----------------------------------------------------------------
 
@@ -136,7 +146,7 @@ class _Capture:
         chain = [url]
         while True:
             exchange = await self.with_retries(url)
-            location = header_value(exchange.response_headers, "location")
+            location = location_text(header_value(exchange.response_headers, "location") or "")
             if exchange.error or exchange.status_code not in REDIRECT_STATUSES or not location:
                 return
             self.redirects.append(
@@ -157,6 +167,11 @@ class _Capture:
 
     def _resolve(self, url: str, location: str) -> str | None:
         """The absolute URL a Location points to, or None (and an error) if unusable."""
+        scheme = urlsplit(location).scheme.lower()
+        if scheme and scheme not in ("http", "https"):
+            words = f"redirect to {short_url(location)!r} refused: scheme {scheme!r} is not http"
+            self.error = ("invalid-url", words + " or https")
+            return None
         try:
             target = _without_fragment(str(httpx.URL(url).join(location)))
         except (httpx.InvalidURL, ValueError) as exc:
@@ -208,7 +223,9 @@ class _Capture:
 
     async def exchange(self, url: str) -> Exchange:
         """One request/response, recorded as an ``Exchange`` whatever happens."""
-        request = self.client.build_request("GET", url)
+        self.client.cookies.clear()  # a cookie another capture received is not sent (F16)
+        request = self.client.build_request("GET", url, cookies=self.cookies)
+        FOLLOWED_BY_HAND.add(request)
         exchange = Exchange(
             url=url,
             method="GET",
@@ -231,18 +248,51 @@ class _Capture:
             async with contextlib.AsyncExitStack() as stack:
                 if self.limiter is not None:
                     await self._wait_for_slot(stack, self.limiter, url)
+                refusal = await self._refusal(url)
+                if refusal is not None:
+                    self._fail(exchange, Failure("blocked", refusal, False))
+                    self.inflight = None
+                    return exchange
                 exchange.started_at = self.now()
                 response = await self.client.send(request, stream=True)
                 stack.push_async_callback(response.aclose)
                 read_head(response, exchange)
-                failure = await read_body(response, exchange, self.settings.max_bytes)
-                if failure is not None:
-                    self._fail(exchange, failure)
+                self.cookies.extract_cookies(response)
+                refusal = self._peer_refusal(exchange)
+                if refusal is not None:  # the name changed its answer: nothing is kept
+                    self._fail(exchange, Failure("blocked", refusal, False))
+                    exchange.status_code, exchange.response_headers = None, []
+                    exchange.peer_ip = exchange.tls = None
+                else:
+                    failure = await read_body(response, exchange, self.settings.max_bytes)
+                    if failure is not None:
+                        self._fail(exchange, failure)
         except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             self._fail(exchange, describe_error(exc, url, self.settings))
             exchange.truncated = exchange.status_code is not None
         self.inflight = None
         return exchange
+
+    async def _refusal(self, url: str) -> str | None:
+        """Why ``url``'s host may not be reached (a public source led inside a network), or
+        None; the first hop decides which network the source is in."""
+        found = await resolve_scopes(url)
+        if not found:
+            return None
+        if self.scope is None:
+            scopes = {where for _, where in found}
+            self.scope = PUBLIC if PUBLIC in scopes or len(scopes) > 1 else scopes.pop()
+            return None
+        return next(
+            (why for a, _ in found if (why := address_refusal(a, self.scope, url)) is not None),
+            None,
+        )
+
+    def _peer_refusal(self, exchange: Exchange) -> str | None:
+        """The same rule for the address actually connected to."""
+        if exchange.peer_ip is None or self.scope is None:
+            return None
+        return address_refusal(exchange.peer_ip, self.scope, exchange.url)
 
     def _fail(self, exchange: Exchange, failure: Failure) -> None:
         self.failure = failure

@@ -32,7 +32,7 @@ import dataclasses
 import datetime as dt
 import io
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from .. import __version__
 from ..archive.store import Archive
 from ..archive.timestamps import stamp_run
-from ..config import resolve_settings
+from ..config import Settings, resolve_settings
 from ..errors import WarcImportError
 from ..sources.manifest import Manifest, Source
 from ..warc.reader import (
@@ -58,12 +58,19 @@ from ..warc.reader import (
 from ..warc.writer import RecordLocation, WarcFile
 from .adapters import normalize_url
 from .extract import Extraction
-from .workers import extract_job, extraction_pool, pool_shutdown
+from .workers import (
+    ExtractionFailed,
+    extract_job,
+    extraction_pool,
+    failure_columns,
+    markup_problem,
+    pool_shutdown,
+)
 
 METHOD = "import"
 MAX_HOPS = 10  # redirects followed inside the imported files
 REDIRECTS = (301, 302, 303, 307, 308)
-POOL_FROM = 8  # extraction runs in a process pool from this many pages on
+CUT = ("decode", "truncated", "too-large")  # bodies that are not the whole document
 
 
 # --- matching ---------------------------------------------------------------------------
@@ -182,6 +189,9 @@ def _follow(index: _Index, source: Source, first: Rec) -> _Chain:
     r = chain.final
     if chain.payload().decode_error:
         chain.error, chain.error_kind = chain.payload().decode_error, "decode"
+    elif chain.payload().too_large:
+        # as fetch treats a body over its cap: archived, flagged, no hash, no text
+        chain.error, chain.error_kind = f"body too large: {chain.payload().too_large}", "too-large"
     elif chain.payload().truncated:
         # as fetch treats a body cut at its cap: what arrived is archived, but it is not
         # the whole document, so it is no evidence of what the source says
@@ -269,19 +279,19 @@ def import_warcs(
     """
     if not paths:
         raise WarcImportError("no WARC or WACZ file given")
+    settings = resolve_settings(manifest.settings)
     parts = [p for path in paths for p in parts_of(Path(path))]
-    recs = [r for i, part in enumerate(parts) for r in scan(i, part)]
+    recs = [r for i, part in enumerate(parts) for r in scan(i, part, settings.max_bytes)]
     index = _Index(recs)
     report = ImportWarcReport(None, str(Path(archive_root)), None, [str(p) for p in paths])
     chains = _match(manifest, index, recs, parts, report)
-    settings = resolve_settings(manifest.settings)
     archive = Archive.open(archive_root)
     try:
         with archive.locked():
             archive.sync_manifest(manifest)
             todo = _new_chains(archive, chains, parts, report)
             if todo:
-                _write(archive, settings.warc_gzip_level, parts, index, todo, report, executor)
+                _write(archive, settings, parts, index, todo, report, executor)
                 stamp_run(archive, str(report.run_id), settings)  # manifest + RFC 3161 tokens
     finally:
         archive.close()
@@ -315,6 +325,11 @@ def _match(
             rep.unresolved.append(
                 f"{parts[r.part].label}: revisit of {r.url} ({r.date}): the record it "
                 "repeats is not in the imported files"
+            )
+            continue
+        if r.too_large and r.status is None:  # its block was not kept: nothing to copy
+            rep.unresolved.append(
+                f"{parts[r.part].label}: record of {r.url} ({r.date}) not imported: {r.too_large}"
             )
             continue
         if r.status is None:
@@ -359,7 +374,7 @@ def _new_chains(
 
 def _write(
     archive: Archive,
-    level: int,
+    settings: Settings,
     parts: list[Part],
     index: _Index,
     chains: list[_Chain],
@@ -379,10 +394,11 @@ def _write(
         "description": "records copied from WARC files made by other tools",
         "imported-from": ", ".join(dict.fromkeys(p.label for p in parts)),
     }
-    warc = archive.open_warc(run_id, level=level, info=info)
+    warc = archive.open_warc(run_id, level=settings.warc_gzip_level, info=info)
     try:
         locs = {k: _copy(warc, r, loaded, requests.get(k)) for k, r in sorted(exchanges.items())}
-        extractions = _extract({_job_key(ch): ch for ch in chains}, loaded, executor)
+        whole = {_job_key(ch): ch for ch in chains if ch.error_kind not in CUT}
+        extractions = _extract(whole, loaded, executor, settings)
         rows = []
         for ch in chains:
             row = _row(ch, run_id, locs[(ch.final.part, ch.final.index)], parts)
@@ -473,29 +489,37 @@ def _extract(
     jobs: dict[tuple[int, int, str | None], _Chain],
     loaded: dict[tuple[int, int], HttpMessage],
     executor: Executor | None,
-) -> dict[tuple[int, int, str | None], Extraction]:
-    """Extraction for each final payload, as fetch does it (a process pool for many)."""
+    settings: Settings,
+) -> dict[tuple[int, int, str | None], Extraction | str]:
+    """Extraction for each whole final payload, as fetch does it, within the same limits
+    (a process pool; the reason in words when a payload was not extracted)."""
     args = {}
+    refused: dict[tuple[int, int, str | None], Extraction | str] = {}
     for key, ch in jobs.items():
         body_rec = ch.payload()
         http = loaded[(body_rec.part, body_rec.index)]
-        decoded = decode_body(http.body, body_rec.content_encoding)
-        if decoded:
+        decoded = decode_body(http.body, body_rec.content_encoding, settings.max_bytes)
+        problem = markup_problem(decoded, body_rec.content_type, settings)
+        if problem is not None:
+            refused[key] = problem
+        elif decoded:
             args[key] = (ch.final.url or "", decoded, body_rec.content_type, ch.source.language)
     if not args:
-        return {}
-    pool = executor
-    own = pool is None and len(args) >= POOL_FROM
-    if own:
-        pool = extraction_pool()
+        return refused
+    pool = executor or extraction_pool(settings)
     try:
-        if pool is None:
-            return {k: extract_job(*a) for k, a in args.items()}
         futures = {k: pool.submit(extract_job, *a) for k, a in args.items()}
-        return {k: f.result() for k, f in futures.items()}
+        return refused | {k: _result(f) for k, f in futures.items()}
     finally:
-        if own and pool is not None:
+        if executor is None:
             pool_shutdown(pool)
+
+
+def _result(future: Future[Extraction]) -> Extraction | str:
+    try:
+        return future.result()
+    except ExtractionFailed as exc:
+        return f"text not extracted: {exc}"
 
 
 def _row(ch: _Chain, run_id: str, loc: RecordLocation, parts: list[Part]) -> dict[str, Any]:
@@ -504,14 +528,15 @@ def _row(ch: _Chain, run_id: str, loc: RecordLocation, parts: list[Part]) -> dic
         "run_id": run_id, "source_id": ch.source.id, "requested_url": first.url,
         "url": final.url, "method": METHOD, "fetched_at": _iso_seconds(final.date or ""),
         "status_code": final.status, "content_type": payload.content_type,
-        "error": ch.error, "error_kind": ch.error_kind, "truncated": int(payload.truncated),
+        "error": ch.error, "error_kind": ch.error_kind,
+        "truncated": int(payload.truncated or ch.error_kind == "too-large"),
         "redirects": [
             {"url": h.url, "status": h.status, "location": h.location} for h in ch.hops[:-1]
         ],
         "ip": final.ip, "tool_version": __version__, "attempts": 1,
         # a document's hash is a fact only when its bytes are whole (as in fetch)
-        "payload_sha256": None if ch.error_kind in ("decode", "truncated") else payload.sha256,
-        "payload_length": None if ch.error_kind in ("decode", "truncated") else payload.length,
+        "payload_sha256": None if ch.error_kind in CUT else payload.sha256,
+        "payload_length": None if ch.error_kind in CUT else payload.length,
         "warc_filename": loc.filename, "warc_offset": loc.offset, "warc_length": loc.length,
         "warc_record_id": loc.record_id, "warc_payload_digest": loc.payload_digest,
         "imported_from": parts[final.part].label, "imported_record_id": final.record_id,
@@ -519,8 +544,11 @@ def _row(ch: _Chain, run_id: str, loc: RecordLocation, parts: list[Part]) -> dic
     }  # fmt: skip
 
 
-def _add_extraction(row: dict[str, Any], ex: Extraction | None, error: str | None) -> None:
+def _add_extraction(row: dict[str, Any], ex: Extraction | str | None, error: str | None) -> None:
     if ex is None:
+        return
+    if isinstance(ex, str):
+        row.update(failure_columns(row, ex))
         return
     row.update(
         charset=ex.charset, charset_source=ex.charset_source, kind=ex.kind,

@@ -6,8 +6,10 @@ as well as a Latin or Cyrillic one.
 
 A PDF is hostile input: :func:`read_pdf` never raises. Work is capped at
 ``PDF_MAX_PAGES`` pages and ``PDF_MAX_SECONDS`` seconds (checked between pages;
-a single page that hangs inside pdfminer is not interrupted), and any failure to
-parse comes back as :attr:`PdfText.error`, a short human phrase.
+a single page that hangs inside pdfminer is not interrupted: the extraction pool's time
+limit ends it), and any failure to parse comes back as :attr:`PdfText.error`, a short
+human phrase. ``MemoryError`` alone is raised: the pool's worker hit its memory ceiling
+(a compressed stream that inflates to gigabytes) and is replaced.
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ def read_pdf(
             interpreter.process_page(page)
             pages += 1
         device.close()
+    except MemoryError:  # the worker's memory ceiling (a stream that inflates to gigabytes)
+        raise
     except Exception as exc:  # hostile input: pdfminer raises many unrelated types
         logger.debug("unreadable PDF", exc_info=True)
         error = f"{type(exc).__name__}: {exc}"[:200]

@@ -44,7 +44,14 @@ from .fetch import FetchResult, HostLimiter, fetch, make_client
 from .memento import Memento, Target, choose_mementos, raw_memento_url
 from .report import FetchReport, SourceOutcome, archive_words, fill_outcome, rank
 from .rows import REVISITED_COLUMNS, RowBatch, extraction_columns, response_columns, row_frame
-from .workers import extract_job, extraction_pool, pool_shutdown
+from .workers import (
+    ExtractionFailed,
+    extract_job,
+    extraction_pool,
+    failure_columns,
+    markup_problem,
+    pool_shutdown,
+)
 
 
 def select_sources(manifest: Manifest, source_ids: list[str] | None) -> list[Source]:
@@ -106,7 +113,7 @@ def fetch_sources(
                 run_id, level=settings.warc_gzip_level, info=_warcinfo(settings)
             )
             own_pool = executor is None
-            pool = executor or extraction_pool()
+            pool = executor or extraction_pool(settings)
             targets = {s.id: fallback_target(manifest, s) for s in todo}
             runner = _Runner(archive, warc, run_id, settings, pool, progress, targets)
             try:
@@ -309,15 +316,31 @@ class _Runner:
         elif final is not None and final.status_code is not None and result.body and whole(result):
             # A body cut at the cap or the deadline, or one that could not be decoded, is
             # evidence of what the server sent (its records are written), not a document.
-            loop = asyncio.get_running_loop()
-            ex: Extraction = await loop.run_in_executor(
-                self.pool, extract_job, result.final_url, result.body,
-                result.content_type, s.language, memento is not None,
-            )  # fmt: skip
-            row.update(extraction_columns(ex, failed=row["error"] is not None))
+            await self._extract(row, result, s.language, memento is not None)
         row["duration_ms"] = int((time.monotonic() - started) * 1000)
         self.rows.add(row)
         return row
+
+    async def _extract(
+        self, row: dict[str, Any], result: FetchResult, language: str | None, replay: bool
+    ) -> None:
+        """The text of a whole body into ``row``; within the extraction limits, else the
+        reason as ``error_kind`` "extract" (issue 10: extraction is bounded like the download)."""
+        body = bytes(result.body)  # a whole body is bytes already: not copied
+        problem = markup_problem(body, result.content_type, self.settings)
+        if problem is not None:
+            row.update(failure_columns(row, problem))
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            ex: Extraction = await loop.run_in_executor(
+                self.pool, extract_job, result.final_url, body,
+                result.content_type, language, replay,
+            )  # fmt: skip
+        except ExtractionFailed as exc:
+            row.update(failure_columns(row, f"text not extracted: {exc}"))
+            return
+        row.update(extraction_columns(ex, failed=row["error"] is not None))
 
     def _record(self, s: Source, result: FetchResult, row: dict[str, Any]) -> dict[str, Any] | None:
         """Write the result's WARC records and their place and digests into ``row``; the

@@ -1,8 +1,19 @@
 """Extraction workers: the process pool that runs main-text extraction off the event loop.
 
 Extraction (~30 ms a page) is the expensive part of a capture; fetch and import-warc both
-send payloads here. A worker loads the language model before its first page and ends when
-the process that started it dies, so a killed run leaves no workers behind.
+send payloads here. It is bounded like the download (``Settings.extract_*``, named defaults
+in :mod:`citearchive.config`):
+
+- markup larger than ``extract_max_markup`` is never handed to the extractor
+  (:func:`markup_problem`, checked before the payload leaves the parent);
+- each job has ``extract_timeout`` seconds and each worker ``extract_max_memory`` bytes of
+  address space beyond its start (``RLIMIT_AS``): a worker over either is killed and
+  replaced (:class:`~citearchive.capture.pool.LimitedPool`), the job fails with
+  :class:`ExtractionFailed`, the capture keeps its WARC records and row with
+  ``error_kind = "extract"`` (:func:`failure_columns`), and the run goes on.
+
+A worker loads the language model before its first page and ends when the process that
+started it dies, even while it is still starting, so a killed run leaves no workers behind.
 """
 
 from __future__ import annotations
@@ -10,29 +21,54 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
-import threading
-import time
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
+from typing import Any
 
+from ..config import Settings
+from ..warc.httpmeta import format_size
 from .adapters import adapter_for
-from .extract import Extraction, decode_html, detect_language, extract, text_sha256
+from .extract import Extraction, decode_html, detect_language, extract, sniff_kind, text_sha256
 from .memento import strip_replay_banner
+from .pool import JobFailed, LimitedPool
+
+ExtractionFailed = JobFailed  # the name callers catch: over a limit, or its worker died
 
 WARM_UP = "warm-up: загрузка модели, モデルを読み込む"
 
 
-def extraction_pool() -> ProcessPoolExecutor:
-    """A pool with one worker per core, forked from this process.
-
-    The language model (~70 MB of arrays) is loaded here, before the fork, so that the
-    workers share its pages instead of each loading a copy; and the objects alive now are
-    frozen out of the garbage collector, whose passes would otherwise write to (and so
-    copy) every page of them in every worker. Together they take about a third off the
-    process tree's memory (PSS).
-    """
-    detect_language(WARM_UP)
+def extraction_pool(settings: Settings | None = None) -> LimitedPool:
+    """A pool with one worker per core, bounded by ``settings``' extraction limits."""
+    settings = settings or Settings()
+    init_worker()  # loaded once here, the model is shared by every forked worker
+    # The objects alive now are frozen out of the garbage collector, whose passes would
+    # otherwise write to (and so copy) every page of them in every forked worker.
     gc.freeze()
-    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, initializer=init_worker)
+    return LimitedPool(
+        os.cpu_count() or 2,
+        timeout=settings.extract_timeout,
+        memory=settings.extract_max_memory,
+        initializer=init_worker,
+    )
+
+
+def markup_problem(body: bytes, content_type: str | None, settings: Settings) -> str | None:
+    """Why ``body`` is not handed to the extractor (HTML or text over the markup cap), or
+    None. A PDF goes to the pool whatever its size: the pool's limits bound it."""
+    cap = settings.extract_max_markup
+    if len(body) <= cap or sniff_kind(body, content_type) not in ("html", "text"):
+        return None
+    return (
+        f"text not extracted: the page is {format_size(len(body))}, over the "
+        f"{format_size(cap)} extraction cap (extract_max_markup)"
+    )
+
+
+def failure_columns(row: dict[str, Any], words: str) -> dict[str, Any]:
+    """The row's error columns once extraction failed: ``error_kind`` "extract" and the
+    reason, unless the capture had already failed (that error stays first)."""
+    if row.get("error") is None:
+        return {"error": words, "error_kind": "extract"}
+    return {"error": f"{row['error']}; {words}"}
 
 
 def extract_job(
@@ -62,18 +98,10 @@ def extract_job(
 
 
 def init_worker() -> None:
-    """Extraction worker initializer: load the language model before the first page, and
-    end this worker when the process that started it dies (a killed ``fetch`` must not
-    leave extraction workers behind)."""
-    detect_language(WARM_UP)  # loaded already when forked; a no-op then
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+    """Extraction worker initializer: load the language model before the first page (a
+    no-op in a worker forked after the parent loaded it; the pool has already tied the
+    worker's life to its parent's)."""
+    detect_language(WARM_UP)
 
 
 def pool_shutdown(pool: Executor) -> None:

@@ -25,6 +25,7 @@ from ..config import (
     SETTING_NAMES,
     SETTING_RANGES,
     SETTING_TYPES,
+    user_agent_problem,
 )
 from ..errors import ManifestError
 from .inputfile import InputFileError, read_input
@@ -488,6 +489,8 @@ def _settings(r: _Reader, raw: Any) -> dict[str, Any]:
                 )
         if key in ENDPOINT_SETTINGS and value:
             r.url("settings", 0, raw, key, str(value))
+        if key == "user_agent" and (problem := user_agent_problem(str(value))):
+            raise r.fail("settings", 0, key, problem)
         out[key] = value
     return out
 

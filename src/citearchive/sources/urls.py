@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 MAX_URL_LENGTH = 8192  # longer is no citation; most servers refuse past 8 KB anyway
+MAX_PORT = 65535  # TCP ports are 16-bit
 
 
 def url_problem(url: str) -> str | None:
@@ -31,6 +32,8 @@ def url_problem(url: str) -> str | None:
         return f"scheme {parsed.scheme or '(none)'!r} is not http or https"
     if not host:
         return "no host"
+    if parsed.port is not None and not 1 <= parsed.port <= MAX_PORT:
+        return f"port {str(parsed.port)[:20]} is out of range (1 to {MAX_PORT})"
     if parsed.userinfo:
         return "it carries a user name or password (they would be archived with the URL)"
     return None

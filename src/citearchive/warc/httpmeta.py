@@ -61,6 +61,25 @@ def decode_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
 
 
+_URL_STRIP = "".join(map(chr, range(0x21)))  # C0 controls and space (WHATWG URL parser)
+
+
+def location_text(value: str) -> str:
+    """A ``Location`` header (its bytes as latin-1 text, as :func:`decode_headers` gives it)
+    as the URL text a browser reads: the bytes as UTF-8 (``/p/停戦`` sent raw is
+    ``/p/停戦``, not ``/p/åœ``), bytes that are not UTF-8 percent-encoded; leading and
+    trailing controls and spaces dropped, tabs and newlines removed (WHATWG URL)."""
+    value = value.strip(_URL_STRIP)
+    value = value.replace("\t", "").replace("\n", "").replace("\r", "")
+    if any(ord(c) > 0xFF for c in value):
+        return value  # not header bytes: already text
+    raw = value.encode("latin-1")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(chr(b) if b < 0x80 else f"%{b:02X}" for b in raw)
+
+
 def header_value(headers: list[tuple[str, str]], name: str) -> str | None:
     """The first value of header ``name`` (case-insensitive), or None."""
     name = name.lower()

@@ -30,11 +30,13 @@ from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
 
+from ..config import DEFAULT_MAX_BYTES
 from ..errors import WarcImportError
-from .httpmeta import ContentDecoder, DecodeError
+from .httpmeta import ContentDecoder, DecodeError, format_size
 
 READ_CHUNK = 1 << 16
-NO_LIMIT = 1 << 40
+HEAD_ROOM = 1 << 20  # bytes of a record block allowed beyond the body cap (its HTTP head)
+MAX_ERROR_LINE = 200  # characters of a parser's message quoted in an error
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Part:
 
 def parts_of(path: Path) -> list[Part]:
     """The WARC streams of an input: the file itself, or a WACZ's ``archive/`` members."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise WarcImportError(f"{path}: not a regular file (a device or a pipe is no WARC)")
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
@@ -114,6 +118,7 @@ class Rec:
     length: int = 0
     decode_error: str | None = None
     truncated: bool = False
+    too_large: str | None = None  # why the body is over the cap (then it is not kept)
     ip: str | None = None
     user_agent: str | None = None  # from a request record
     original: Rec | None = None  # the response a revisit stands for
@@ -143,21 +148,27 @@ def parse_http(block: bytes) -> HttpMessage | None:
     return HttpMessage(head, body)
 
 
-def _decoded_digest(body: bytes, encoding: str | None) -> tuple[str, int, str | None]:
-    """sha256 and length of ``body`` with Content-Encoding undone, as a live capture does."""
+def _decoded_digest(
+    body: bytes, encoding: str | None, cap: int
+) -> tuple[str, int, str | None, bool]:
+    """sha256 and length of ``body`` with Content-Encoding undone, as a live capture does,
+    never decoding more than ``cap`` bytes (+1, to notice a longer body): (sha256, length,
+    decode error, over the cap)."""
     sha, length = hashlib.sha256(), 0
     try:
         decoder = ContentDecoder(encoding)
         for start in range(0, len(body), READ_CHUNK):
-            out = decoder.decode(body[start : start + READ_CHUNK], NO_LIMIT)
+            out = decoder.decode(body[start : start + READ_CHUNK], cap + 1 - length)
             sha.update(out)
             length += len(out)
-        tail = decoder.flush(NO_LIMIT)
+            if length > cap:
+                return sha.hexdigest(), length, None, True
+        tail = decoder.flush(cap + 1 - length)
         sha.update(tail)
         length += len(tail)
     except DecodeError as exc:
-        return sha.hexdigest(), length, str(exc)
-    return sha.hexdigest(), length, None
+        return sha.hexdigest(), length, str(exc), False
+    return sha.hexdigest(), length, None, length > cap
 
 
 def _status(head: StatusAndHeaders) -> tuple[int | None, str]:
@@ -204,28 +215,60 @@ def _records(part: Part) -> Iterator[Iterator[Any]]:
         yield iter(ArchiveIterator(_Gunzip(raw) if gz else raw, no_record_parse=True))
 
 
-def scan(part_no: int, part: Part) -> list[Rec]:
-    """First pass over one part: every record read and checked, its facts kept."""
+def _read_block(rec: Any, limit: int) -> tuple[bytes, int]:
+    """At most ``limit`` bytes of a record's block, and the block's whole length (the rest
+    is read and dropped: memory stays bounded whatever the record's size)."""
+    block = rec.raw_stream.read(limit)
+    total = len(block)
+    while chunk := rec.raw_stream.read(READ_CHUNK):
+        total += len(chunk)
+    return block, total
+
+
+def _sniff(part: Part) -> None:
+    """Refuse at once a stream that does not open as a WARC (warcio would read 30 MB of NUL
+    bytes as one long header line)."""
+    with part.open() as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        start = (gzip.GzipFile(fileobj=raw) if gz else raw).read(5)
+    if start != b"WARC/":
+        shown = repr(start) if start else "nothing"
+        raise WarcImportError(f"{part.label}: not a WARC file (it begins with {shown}, not WARC/)")
+
+
+def scan(part_no: int, part: Part, cap: int = DEFAULT_MAX_BYTES) -> list[Rec]:
+    """First pass over one part: every record read and checked, its facts kept.
+
+    A record whose block is longer than ``cap`` (+ room for its HTTP head) is noted
+    (``Rec.too_large``) and its body neither kept nor decoded; a body that decodes to more
+    than ``cap`` bytes likewise.
+    """
     recs: list[Rec] = []
     label = part.label
     try:
+        _sniff(part)
         with _records(part) as records:
             for i, rec in enumerate(records):
                 if not str(rec.format).startswith("warc"):
                     # warcio reads any line of text as a (legacy) ARC header: refuse it
                     raise WarcImportError(f"{label}: not a WARC file (record {i + 1} is not WARC)")
-                block = rec.raw_stream.read()
-                if rec.length is not None and len(block) < rec.length:
+                block, total = _read_block(rec, cap + HEAD_ROOM + 1)
+                if rec.length is not None and total < rec.length:
                     raise WarcImportError(
-                        f"{label}: truncated: record {i + 1} ends {rec.length - len(block)} "
-                        "bytes short"
+                        f"{label}: truncated: record {i + 1} ends {rec.length - total} bytes short"
                     )
-                recs.append(_record_facts(part_no, i, rec, block, label))
+                if len(block) < total:
+                    recs.append(_oversize(part_no, i, rec, total, cap))
+                else:
+                    recs.append(_record_facts(part_no, i, rec, block, label, cap))
     except WarcImportError:
         raise
     except ArchiveLoadFailed as exc:
-        first = next((line for line in str(exc).splitlines() if line.strip()), "")
-        raise WarcImportError(f"{label}: not a WARC file ({first.strip()})") from None
+        first = next((line for line in str(exc).splitlines() if line.strip()), "").strip()
+        if len(first) > MAX_ERROR_LINE:
+            first = first[:MAX_ERROR_LINE] + "…"
+        raise WarcImportError(f"{label}: not a WARC file ({first!r})") from None
     except _TornGzip:
         raise WarcImportError(f"{label}: truncated: the file ends inside a gzip member") from None
     except (zipfile.BadZipFile, gzip.BadGzipFile, zlib.error) as exc:
@@ -237,8 +280,8 @@ def scan(part_no: int, part: Part) -> list[Rec]:
     return recs
 
 
-def _record_facts(part_no: int, i: int, rec: Any, block: bytes, label: str) -> Rec:
-    r = Rec(
+def _facts(part_no: int, i: int, rec: Any) -> Rec:
+    return Rec(
         part=part_no, index=i, rec_type=rec.rec_type or "",
         record_id=_warc_header(rec, "WARC-Record-ID"), url=_warc_header(rec, "WARC-Target-URI"),
         date=_warc_header(rec, "WARC-Date"),
@@ -249,6 +292,16 @@ def _record_facts(part_no: int, i: int, rec: Any, block: bytes, label: str) -> R
         truncated=bool(_warc_header(rec, "WARC-Truncated")),
         ip=_warc_header(rec, "WARC-IP-Address"),
     )  # fmt: skip
+
+
+def _oversize(part_no: int, i: int, rec: Any, total: int, cap: int) -> Rec:
+    r = _facts(part_no, i, rec)
+    r.too_large = f"its record is {format_size(total)}, over the {format_size(cap)} cap"
+    return r
+
+
+def _record_facts(part_no: int, i: int, rec: Any, block: bytes, label: str, cap: int) -> Rec:
+    r = _facts(part_no, i, rec)
     is_http = (rec.content_type or "").lower().startswith("application/http")
     if r.rec_type in ("response", "revisit", "request") and r.url and r.date is None:
         raise WarcImportError(f"{label}: record {i + 1} ({r.url}) has no WARC-Date")
@@ -262,7 +315,11 @@ def _record_facts(part_no: int, i: int, rec: Any, block: bytes, label: str) -> R
     elif r.rec_type in ("response", "revisit"):
         _fill_http(r, http)
         if r.rec_type == "response":
-            r.sha256, r.length, r.decode_error = _decoded_digest(http.body, r.content_encoding)
+            r.sha256, r.length, r.decode_error, over = _decoded_digest(
+                http.body, r.content_encoding, cap
+            )
+            if over:
+                r.too_large = f"its body decodes to more than the {format_size(cap)} cap"
     return r
 
 
@@ -281,10 +338,12 @@ def load(parts: list[Part], needed: set[tuple[int, int]]) -> dict[tuple[int, int
     return out
 
 
-def decode_body(body: bytes, encoding: str | None) -> bytes:
-    """``body`` with Content-Encoding undone (empty when it cannot be)."""
+def decode_body(body: bytes, encoding: str | None, cap: int = DEFAULT_MAX_BYTES) -> bytes:
+    """``body`` with Content-Encoding undone, at most ``cap`` bytes (empty when it cannot
+    be undone)."""
     try:
         decoder = ContentDecoder(encoding)
-        return decoder.decode(body, NO_LIMIT) + decoder.flush(NO_LIMIT)
+        out = decoder.decode(body, cap)
+        return out + decoder.flush(cap - len(out))
     except DecodeError:
         return b""

@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .httpmeta import INFLATE_ERRORS, ContentDecoder, DecodeError, inflater
+from ..config import DEFAULT_MAX_BYTES
+from .httpmeta import INFLATE_ERRORS, ContentDecoder, DecodeError, format_size, inflater
 
 READ_CHUNK = 1 << 20  # compressed bytes read at a time
 OUT_CHUNK = 1 << 20  # decompressed bytes produced at a time
@@ -120,6 +121,9 @@ class Wanted:
     rec_type: str = "response"
     record_id: str | None = None
     keep_body: bool = False  # keep the decoded payload (the archived view serves it)
+    # Decoded bytes past which a payload of unknown length is not decoded further (a gzip
+    # bomb imported from another tool's WARC stays a few kB of memory and CPU).
+    cap: int = DEFAULT_MAX_BYTES
 
     def mismatch(self, f: RecordFacts) -> str | None:
         """Why the record read is not this one (None: it is, or it has no type at all)."""
@@ -243,9 +247,11 @@ class _RecordParser:
             self.parts.append(bytes(decoded))
 
     def _room(self) -> int:
-        """Decoded bytes still wanted: the recorded length (+1, to notice a longer body)."""
+        """Decoded bytes still wanted: the recorded length (+1, to notice a longer body);
+        for a payload of unknown length, the cap (+1, likewise)."""
         if self.expected is None:
-            return 1 << 40
+            cap = self.wanted.cap if self.wanted is not None else DEFAULT_MAX_BYTES
+            return cap + 1 - self.facts.decoded_length
         return self.expected - self.facts.decoded_length + (0 if self.truncated else 1)
 
     def finish(self) -> RecordFacts:
@@ -265,6 +271,9 @@ class _RecordParser:
                 f.decode_error = str(exc)
             else:
                 self._take(tail)
+        cap = self.wanted.cap if self.wanted is not None else DEFAULT_MAX_BYTES
+        if self.expected is None and f.decoded_length > cap and f.decode_error is None:
+            f.decode_error = f"the decoded payload is larger than the {format_size(cap)} cap"
         f.block_ok = self.block.holds() if self.block is not None else None
         f.payload_ok = self.payload.holds() if self.payload is not None else None
         f.sha256 = self.sha.hexdigest() if self.decoder is not None else None

@@ -7,7 +7,7 @@ database points at were flushed and fsynced before their rows were committed, so
 they are never in it) and renames the file. Nothing else is ever rewritten.
 
 Records are serialised by warcio (which also writes the WARC block and payload
-digest headers) into memory, then compressed as a gzip member at a chosen level:
+digest headers) and compressed as they stream out, as a gzip member at a chosen level:
 warcio's own writer always uses level 9, which costs ~8 ms a page. Levels 0-3 use
 ISA-L (python-isal), about 7x faster than zlib's level 1 for a smaller output;
 higher levels use zlib.
@@ -59,21 +59,29 @@ class WarcFile:
         return self._builder
 
     def write(self, records: list[Any]) -> list[RecordLocation]:
-        """Append records, each as its own gzip member; return where each one landed."""
+        """Append records, each as its own gzip member; return where each one landed.
+
+        A record is compressed as warcio serialises it, straight into the file: a 50 MB
+        body is not copied twice more in memory (finding F5). A record that fails half
+        way is cut off again, so the file never holds a torn member.
+        """
         out = []
         for record in records:
-            buf = io.BytesIO()
-            WARCWriter(buf, gzip=False, warc_version="1.1").write_record(record)
-            comp = _gzip_compressor(self.level)
-            member = comp.compress(buf.getvalue()) + comp.flush()
             offset = self._fh.tell()
-            self._fh.write(member)
+            sink = _Deflating(self._fh, _gzip_compressor(self.level))
+            try:
+                WARCWriter(sink, gzip=False, warc_version="1.1").write_record(record)
+                sink.close()
+            except BaseException:
+                self._fh.seek(offset)
+                self._fh.truncate(offset)
+                raise
             headers = record.rec_headers
             out.append(
                 RecordLocation(
                     filename=self.name,
                     offset=offset,
-                    length=len(member),
+                    length=self._fh.tell() - offset,
                     record_id=headers.get_header("WARC-Record-ID"),
                     payload_digest=headers.get_header("WARC-Payload-Digest"),
                 )
@@ -91,6 +99,25 @@ class WarcFile:
         self.sync()
         self._fh.close()
         os.replace(self.path, self.folder / self.name)
+
+
+class _Deflating:
+    """A write-only file that compresses what it is given into ``fh`` (one gzip member)."""
+
+    def __init__(self, fh: Any, compressor: Any) -> None:
+        self.fh, self.compressor = fh, compressor
+
+    def write(self, data: bytes) -> int:
+        packed = self.compressor.compress(data)
+        if packed:
+            self.fh.write(packed)
+        return len(data)
+
+    def flush(self) -> None:
+        """warcio calls this after each record; the member is ended by :meth:`close`."""
+
+    def close(self) -> None:
+        self.fh.write(self.compressor.flush())
 
 
 def _gzip_compressor(level: int) -> Any:

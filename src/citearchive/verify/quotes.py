@@ -30,10 +30,11 @@ never overwritten, so every later capture is re-anchored by the same context.
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from array import array
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -196,6 +197,7 @@ class Anchor:
     how: str | None = None
     occurrences: int = 0  # exact occurrences (more than one: context chose)
     now_reads: str | None = None  # text now between the stored prefix and suffix
+    differs: str | None = None  # why a close match is not the quote (numbers, negation, words)
 
     @property
     def anchored(self) -> bool:
@@ -303,14 +305,68 @@ def anchor(
         start, end = between
         score = _similarity(nq, norm.text[start:end])
         if score >= APPROX_MIN_SCORE:
-            return _anchor_at(norm, start, end, "approximate", score, "context")
+            return _close(nq, norm, start, end, score, "context")
         now_reads = norm.original_slice(start, end)
     fuzzy = _fuzzy(nq, norm)
     if fuzzy is not None:
         start, end, dist = fuzzy
         score = 100.0 * (1 - dist / max(len(nq), end - start))
-        return _anchor_at(norm, start, end, "approximate", score, "fuzzy", now_reads=now_reads)
+        return _close(nq, norm, start, end, score, "fuzzy", now_reads=now_reads)
     return Anchor("not-found", _best_score(nq, norm.text), now_reads=now_reads)
+
+
+def _close(
+    nq: str, norm: Normalized, start: int, end: int, score: float, how: str, **extra: Any
+) -> Anchor:
+    """An approximate match, unless what differs changes what the quote says: then it is
+    not found, and ``differs`` says what the source reads instead."""
+    approx = _anchor_at(norm, start, end, "approximate", score, how, **extra)
+    differs = meaning_differs(nq, norm.text[start:end])
+    if differs is None:
+        return approx
+    return replace(approx, outcome="not-found", differs=differs)
+
+
+# For a citation checker a changed number or a negation is the finding, not a typo.
+_NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
+_WORD = re.compile(r"[^\W\d_]+")
+_CONTRACTED_NOT = re.compile(r"n['’]t\b")
+NEGATIONS = frozenset({
+    "not", "no", "never", "none", "nor", "neither", "without", "nothing", "nobody", "cannot",
+    "не", "ни", "нет", "без", "никогда", "ничего", "никто", "нельзя", "нисколько",
+})  # fmt: skip
+JA_NEGATIONS = ("ない", "なかった", "ません", "ず", "ぬ", "無", "不", "非", "未", "否")
+
+
+def meaning_differs(quote: str, passage: str) -> str | None:
+    """What a close passage says differently from the quote (both folded), or None when
+    only spelling, spacing or punctuation differ: its numbers (dates included), its
+    negations (English, Russian, Japanese), or a whole word replaced by an unrelated one."""
+    qn, pn = _NUMBER.findall(quote), _NUMBER.findall(passage)
+    if sorted(qn) != sorted(pn):
+        return (
+            f"numbers differ: quote {' '.join(qn) or '(none)'}, source {' '.join(pn) or '(none)'}"
+        )
+    qw, pw = (_WORD.findall(_CONTRACTED_NOT.sub(" not", t)) for t in (quote, passage))
+    qneg = sorted(w for w in qw if w in NEGATIONS)
+    pneg = sorted(w for w in pw if w in NEGATIONS)
+    jq = sorted(n for n in JA_NEGATIONS for _ in range(quote.count(n)))
+    jp = sorted(n for n in JA_NEGATIONS for _ in range(passage.count(n)))
+    if qneg != pneg or jq != jp:
+        return (
+            "negation differs: quote "
+            + (" ".join(qneg + jq) or "(none)")
+            + ", source "
+            + (" ".join(pneg + jp) or "(none)")
+        )
+    matcher = difflib.SequenceMatcher(a=qw, b=pw, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op != "replace":
+            continue
+        said, reads = " ".join(qw[a0:a1]), " ".join(pw[b0:b1])
+        if _similarity(said, reads) < 50:
+            return f"words differ: quote “{said}”, source “{reads}”"
+    return None
 
 
 def _similarity(a: str, b: str) -> float:
@@ -357,7 +413,8 @@ def best_anchor(quote: dict[str, Any], texts: dict[int, Normalized]) -> tuple[An
 def quote_detail(a: Anchor, capture_id: int | None, **extra: Any) -> dict[str, Any]:
     """The JSON detail of a ``quote``/``live-quote`` check."""
     detail = {"score": a.score, "matched": a.matched, "prefix": a.prefix, "suffix": a.suffix}
-    detail |= {"capture_id": capture_id, "how": a.how, "now_reads": a.now_reads, **extra}
+    detail |= {"capture_id": capture_id, "how": a.how, "now_reads": a.now_reads,
+               "differs": a.differs, **extra}  # fmt: skip
     return {k: v for k, v in detail.items() if v is not None}
 
 

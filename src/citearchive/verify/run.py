@@ -364,8 +364,10 @@ def _problem(c: Check) -> str:
         where = "live page" if c.kind == "live-quote" else f"capture {d.get('capture_id')}"
         matched = _short(d.get("matched") or "", 50)
         return f"{c.source_id}: {quote} found approximately ({d['score']}) in {where}: “{matched}”"
-    why = d.get("reason") or (f"now reads “{_short(d['now_reads'], 50)}”" if d.get("now_reads")
-                              else f"best match {d.get('score')}")  # fmt: skip
+    why = d.get("reason") or d.get("differs") or (
+        f"now reads “{_short(d['now_reads'], 50)}”" if d.get("now_reads")
+        else f"best match {d.get('score')}"
+    )  # fmt: skip
     return f"{c.source_id}: {quote} {c.outcome.replace('-', ' ')} ({why})"
 
 

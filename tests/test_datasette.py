@@ -300,6 +300,7 @@ def _write_checks(archive: Archive, built: Built) -> None:
         [{"run_id": old, "kind": "traceability", "subject": "claim:demo:1", "outcome": "failed",
           "detail": "source ja was never captured", "checked_at": "2025-08-19T00:00:00Z"}]
     )  # fmt: skip
+    archive.finish_run(old, {})
     run = archive.start_run("verify", settings={}, user_agent=None)
     at = "2025-08-23T00:00:00Z"
 
@@ -332,6 +333,7 @@ def _write_checks(archive: Archive, built: Built) -> None:
                   "not-found", {"score": 10}),
         ]
     )  # fmt: skip
+    archive.finish_run(run, {})
 
 
 @pytest.fixture(scope="module")

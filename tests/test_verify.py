@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -502,3 +503,41 @@ def test_removing_a_source_keeps_its_quotes_anchoring_context(
     back = arch.db["quotes"].get(qid)
     arch.close()
     assert back["in_manifest"] == 1 and back["anchored_at"] == first["anchored_at"]
+
+
+def test_a_killed_run_is_marked_interrupted_and_its_checks_kept_apart(
+    copy: tuple[Path, Manifest],
+) -> None:
+    """Finding F21: a verify killed midway left its partial checks mixed with complete ones."""
+    root, manifest = copy
+    verify_archive(manifest, root, settings=FAST)
+    before = {(r["kind"], r["subject"]): r["outcome"] for r in latest(root)}
+    archive = Archive.open(root)
+    try:  # a verify that dies after writing one verdict (as kill -9 would leave it)
+        with archive.locked():
+            run = archive.start_run("verify", settings={}, user_agent=None)
+            archive.insert_checks([{
+                "run_id": run, "kind": "quote", "subject": next(
+                    s for k, s in before if k == "quote"), "outcome": "not-found",
+                "detail": {"partial": True}, "checked_at": "2999-01-01T00:00:00Z",
+            }])  # fmt: skip
+    finally:
+        archive.close()
+    assert {(r["kind"], r["subject"]): r["outcome"] for r in latest(root)} == before
+
+    verify_archive(manifest, root, settings=FAST)  # the next writer marks it
+    with sqlite3.connect(root / "citearchive.db") as db:
+        (interrupted,) = db.execute(
+            "SELECT interrupted_at FROM runs WHERE id = ?", [run]
+        ).fetchone()
+        finished = db.execute(
+            "SELECT count(*) FROM runs WHERE finished_at IS NULL AND interrupted_at IS NULL"
+        ).fetchone()[0]
+    assert interrupted is not None and finished == 0
+    assert {(r["kind"], r["subject"]): r["outcome"] for r in latest(root)} == before
+
+
+def latest(root: Path) -> list[dict[str, Any]]:
+    with sqlite3.connect(root / "citearchive.db") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT kind, subject, outcome FROM latest_checks")]

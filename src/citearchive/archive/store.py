@@ -253,6 +253,16 @@ MIGRATIONS.append(("007_issue10b_run_warc_bytes", _m007_issue10b_run_warc_bytes)
 MIGRATIONS.append(("008_issue10b_quotes_in_manifest", _m008_issue10b_quotes_in_manifest))
 
 
+def _m009_interrupted_runs(db: sqlite_utils.Database) -> None:
+    # A run killed before it finished (kill -9, a crash, a power cut) is marked interrupted
+    # by the next writer (which holds the lock, so that run's process is gone); its partial
+    # checks stay in the table as a record but never count as the latest verdict.
+    _t(db, "runs").add_column("interrupted_at", str)
+
+
+MIGRATIONS.append(("009_interrupted_runs", _m009_interrupted_runs))
+
+
 def _done_migrations(db: sqlite_utils.Database) -> set[str]:
     if not db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'"
@@ -345,6 +355,7 @@ class Archive:
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
             recover_open_files(self.warc_dir)
+            self._mark_interrupted()
             yield self
         finally:
             os.close(fd)
@@ -414,6 +425,15 @@ class Archive:
                                          "text": text, "in_manifest": 1})  # fmt: skip
 
     # --- runs -----------------------------------------------------------------------------
+
+    def _mark_interrupted(self) -> None:
+        """Runs that never finished were killed: with the lock held, no process runs them."""
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE runs SET interrupted_at = ? "
+                "WHERE finished_at IS NULL AND interrupted_at IS NULL",
+                [utcnow()],
+            )
 
     def start_run(self, command: str, *, settings: dict[str, Any], user_agent: str | None) -> str:
         run_id = new_run_id()

@@ -1,6 +1,8 @@
 """SQL views that put the evidence in reading order, for Datasette and for scripts.
 
-- ``latest_checks``: the newest verdict of every check (one row per kind and subject).
+- ``latest_checks``: the newest verdict of every check (one row per kind and subject), from
+  finished runs only (a run killed midway, marked ``runs.interrupted_at``, or one still
+  going, has partial checks).
 - ``claim_evidence``: one row per claim and the source its footnote cites: the claim, the
   source, the newest good capture (time and payload_sha256), the quote verdicts and the last
   traceability verdict. A claim whose footnote cites no source has one row, without a source;
@@ -22,6 +24,9 @@ import sqlite_utils
 # Check outcomes that mean "a person should look" (see the checks contract).
 FAILING_LIVE = ("changed", "moved", "gone", "blocked", "unreachable")
 
+# A check that counts: made by a run that finished (not one still going or killed midway).
+FINISHED = "(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE finished_at IS NULL))"
+
 LATEST_CHECKS_SQL = """
 SELECT
   id AS check_id,
@@ -39,6 +44,8 @@ FROM (
   SELECT checks.*,
     row_number() OVER (PARTITION BY kind, subject ORDER BY checked_at DESC, id DESC) AS newest
   FROM checks
+  -- the checks of a run still going or killed before it finished are partial: kept apart
+  WHERE run_id IS NULL OR run_id NOT IN (SELECT id FROM runs WHERE finished_at IS NULL)
 )
 WHERE newest = 1
 """

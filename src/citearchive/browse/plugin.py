@@ -37,6 +37,7 @@ from datasette.utils.asgi import NotFound, Request, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from ..archive.search import register_functions, search_where, snippet
+from ..archive.views import FINISHED
 from . import document_page
 from .archived_view import archived_response
 from .metadata import canned_queries_for_archive
@@ -370,7 +371,7 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
         db,
         "SELECT quotes.id, quotes.position, quotes.text, "
         "(SELECT outcome FROM checks WHERE kind = 'quote' AND subject = 'quote:' || quotes.id "
-        " ORDER BY checked_at DESC, id DESC LIMIT 1) AS verdict "
+        f" AND {FINISHED} ORDER BY checked_at DESC, id DESC LIMIT 1) AS verdict "
         "FROM quotes WHERE source_id = ? AND in_manifest = 1 ORDER BY position",
         [sid],
     )
@@ -386,7 +387,7 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
         "SELECT tsa_url, tsa_name, gen_time, serial, token_filename, error, "
         "(SELECT manifest_filename FROM runs WHERE runs.id = timestamps.run_id) AS manifest, "
         "(SELECT outcome || ': ' || json_extract(detail, '$.message') FROM checks "
-        " WHERE kind = 'timestamp' AND subject = 'run:' || timestamps.run_id "
+        f" WHERE kind = 'timestamp' AND subject = 'run:' || timestamps.run_id AND {FINISHED}"
         " ORDER BY checked_at DESC, id DESC LIMIT 1) AS verified "
         "FROM timestamps WHERE run_id = ? AND (token_filename IS NOT NULL OR error IS NOT NULL) "
         "ORDER BY id",

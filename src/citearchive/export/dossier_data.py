@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..archive.views import FINISHED
 from ..errors import UsageError
 from .dossier_extras import optional_screenshot, optional_timestamp
 
@@ -223,7 +224,7 @@ class _RowReader:
 
 def _latest(conn: _RowReader, kind: str, subject: str) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM checks WHERE kind = ? AND subject = ? "
+        f"SELECT * FROM checks WHERE kind = ? AND subject = ? AND {FINISHED} "
         "ORDER BY checked_at DESC, id DESC LIMIT 1",
         [kind, subject],
     ).fetchone()

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from warcio.archiveiterator import ArchiveIterator
 
+from ..archive.views import FINISHED
+
 
 class Reader(Protocol):
     def execute(self, sql: str, params: Any = ..., /) -> sqlite3.Cursor: ...
@@ -38,7 +40,7 @@ def optional_timestamp(conn: Reader, capture: sqlite3.Row) -> dict[str, Any] | N
     if row is None:
         return None
     verdict = conn.execute(
-        "SELECT outcome FROM checks WHERE kind = 'timestamp' AND subject = ? "
+        f"SELECT outcome FROM checks WHERE kind = 'timestamp' AND subject = ? AND {FINISHED} "
         "ORDER BY checked_at DESC, id DESC LIMIT 1",
         [f"run:{capture['run_id']}"],
     ).fetchone()

@@ -36,6 +36,17 @@ DEFAULT_MEMENTO_TIMEGATE = "http://timetravel.mementoweb.org/timegate/"
 # The Wayback Machine's availability API (?url=...&timestamp=YYYYMMDDhhmmss is added).
 DEFAULT_WAYBACK_AVAILABLE = "https://archive.org/wayback/available"
 DEFAULT_FALLBACK_TRIES = 3  # mementos tried per source, closest first
+# Capture in a real browser (headless Chromium): for sources with capture = "browser", for
+# every source with `fetch --browser`, and for pages whose HTTP capture is a JavaScript shell.
+DEFAULT_BROWSER = False  # every source in the browser too
+DEFAULT_BROWSER_AUTO = True  # a JavaScript shell gets a browser capture when Chromium is there
+DEFAULT_BROWSER_PATH = "/usr/bin/chromium"  # Debian's chromium package
+DEFAULT_BROWSER_CONCURRENCY = 2  # pages open at once
+DEFAULT_BROWSER_DEADLINE = 30.0  # seconds for one page: load, idle, scroll, screenshot, DOM
+DEFAULT_BROWSER_IDLE_WAIT = 5.0  # seconds to wait for the network to go quiet, at most
+DEFAULT_BROWSER_MAX_RESOURCES = 300  # requests one page may make; later ones are refused
+DEFAULT_BROWSER_MAX_BYTES = 50_000_000  # bytes of responses one page may receive
+DEFAULT_SCREENSHOT_MAX_HEIGHT = 16_384  # pixels; a longer page is shot down to here
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,15 @@ class Settings:
     memento_timegate: str = DEFAULT_MEMENTO_TIMEGATE
     wayback_available: str = DEFAULT_WAYBACK_AVAILABLE
     fallback_tries: int = DEFAULT_FALLBACK_TRIES
+    browser: bool = DEFAULT_BROWSER
+    browser_auto: bool = DEFAULT_BROWSER_AUTO
+    browser_path: str = DEFAULT_BROWSER_PATH
+    browser_concurrency: int = DEFAULT_BROWSER_CONCURRENCY
+    browser_deadline: float = DEFAULT_BROWSER_DEADLINE
+    browser_idle_wait: float = DEFAULT_BROWSER_IDLE_WAIT
+    browser_max_resources: int = DEFAULT_BROWSER_MAX_RESOURCES
+    browser_max_bytes: int = DEFAULT_BROWSER_MAX_BYTES
+    screenshot_max_height: int = DEFAULT_SCREENSHOT_MAX_HEIGHT
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -73,6 +93,9 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "backoff": (0, 600), "max_retry_after": (0, 86400), "concurrency": (1, 1000),
     "per_host": (1, 100), "host_delay": (0, 3600), "warc_gzip_level": (0, 9),
     "fallback_tries": (1, 20),
+    "browser_concurrency": (1, 32), "browser_deadline": (1, 3600),
+    "browser_idle_wait": (0, 600), "browser_max_resources": (1, 100_000),
+    "browser_max_bytes": (1, 10**12), "screenshot_max_height": (100, 100_000),
 }  # fmt: skip
 # Settings that name a web service: an http(s) URL, or "" for "do not use".
 ENDPOINT_SETTINGS: tuple[str, ...] = ("memento_timemap", "memento_timegate", "wayback_available")

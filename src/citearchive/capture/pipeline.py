@@ -30,6 +30,8 @@ from ..errors import UsageError
 from ..sources.manifest import Manifest, Source
 from ..warc.writer import RecordLocation, WarcFile
 from .adapters import adapter_for
+from .browser import BrowserPool, browser_available
+from .browser_archive import browser_columns
 from .exchange_records import exchange_records, warc_payload_digest
 from .extract import Extraction
 from .fallback import (
@@ -40,6 +42,7 @@ from .fallback import (
     memento_columns,
 )
 from .fetch import FetchResult, HostLimiter, fetch, make_client
+from .js_shell import js_shell_reason
 from .memento import Memento, Target, choose_mementos, raw_memento_url
 from .report import FetchReport, SourceOutcome, archive_words, fill_outcome, rank
 from .rows import REVISITED_COLUMNS, RowBatch, extraction_columns, response_columns, row_frame
@@ -169,6 +172,7 @@ class _Runner:
         self.rows = RowBatch(archive, warc)
         self.targets = targets or {}  # per source: what a fallback memento should be closest to
         self.archives = archive_limiter(settings)  # one request at a time per web archive
+        self.browsers = BrowserPool(settings)  # Chromium, started when a page first needs it
 
     async def run(
         self, sources: list[Source], client_factory: Callable[[Settings], httpx.AsyncClient]
@@ -183,8 +187,11 @@ class _Runner:
             async with inflight:
                 await self._capture_source(client, limiter, s)
 
-        async with client_factory(self.settings) as client:
-            await asyncio.gather(*(one(client, s) for s in sources))
+        try:
+            async with client_factory(self.settings) as client:
+                await asyncio.gather(*(one(client, s) for s in sources))
+        finally:
+            await self.browsers.close()
 
     def flush(self) -> None:
         """Commit the rows still waiting (their WARC records first)."""
@@ -199,6 +206,7 @@ class _Runner:
         outcome = SourceOutcome(s.id, s.url, "failed")
         try:
             tried = await self._cited_urls(client, limiter, s)
+            tried = [*await self._browser_capture(s, tried), *tried]  # the browser's counts
             embeds = await self._embeds(client, limiter, s, tried)
             fallback: list[dict[str, Any]] = []
             if max(map(rank, tried + embeds)) < 2 and self.settings.fallback:
@@ -302,9 +310,43 @@ class _Runner:
                 result.content_type, s.language, memento is not None,
             )  # fmt: skip
             row.update(extraction_columns(ex, failed=row["error"] is not None))
+            if ex.kind == "html" and method in ("live", "alternate"):
+                row["js_shell"] = js_shell_reason(result.body, ex.text)
         row["duration_ms"] = int((time.monotonic() - started) * 1000)
         self.rows.add(row)
         return row
+
+    async def _browser_capture(
+        self, s: Source, tried: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A capture in headless Chromium (method "browser": network records, screenshot,
+        rendered DOM) when the source or the run asks for one, or when the HTTP capture
+        looks like a JavaScript shell; [] otherwise."""
+        assert s.url
+        asked = s.capture == "browser" or (self.settings.browser and s.capture != "http")
+        shell = next((r for r in tried if r.get("js_shell")), None)
+        if not asked and (shell is None or s.capture == "http" or not self.settings.browser_auto):
+            return []
+        if not browser_available(self.settings):
+            if not asked:
+                return []  # the HTTP capture stands (flagged js_shell); no browser to do better
+            why = f"browser capture asked for, but no Chromium at {self.settings.browser_path}"
+            row = {**self._frame(s), "requested_url": s.url, "url": s.url, "method": "browser",
+                   "error": why, "error_kind": "browser"}  # fmt: skip
+            self.rows.add(row)
+            return [row]
+        started = time.monotonic()
+        cap = await self.browsers.capture(shell["requested_url"] if shell else s.url)
+        row = {**self._frame(s), **browser_columns(self.warc, cap)}
+        if cap.dom:
+            ex: Extraction = await asyncio.get_running_loop().run_in_executor(
+                self.pool, extract_job, cap.final_url, cap.dom.encode("utf-8", "replace"),
+                "text/html; charset=utf-8", s.language, False,
+            )  # fmt: skip
+            row.update(extraction_columns(ex, failed=row["error"] is not None))
+        row["duration_ms"] = int((time.monotonic() - started) * 1000)
+        self.rows.add(row)
+        return [row]
 
     def _record(self, s: Source, result: FetchResult, row: dict[str, Any]) -> dict[str, Any] | None:
         """Write the result's WARC records and their place and digests into ``row``; the

@@ -19,21 +19,27 @@ import signal
 import struct
 import subprocess
 import sys
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from citearchive.archive.search import search
 from citearchive.archive.store import Archive
+from citearchive.browse.archived_view import ARCHIVED_CSP
 from citearchive.capture.browser import BrowserPool
 from citearchive.capture.pipeline import fetch_sources
 from citearchive.config import resolve_settings
+from citearchive.export.wacz import export_wacz
 from citearchive.sources.manifest import parse_manifest
 from citearchive.verify.fixity import check_fixity
 from localserver import LocalServer, hang, respond
+from test_datasette import start_server
+from test_wacz import need_tool
 
 CHROMIUM = Path(os.environ.get("CITEARCHIVE_CHROMIUM", "/usr/bin/chromium"))
 if os.environ.get("CI") and not CHROMIUM.exists():
@@ -352,3 +358,49 @@ def test_a_hung_browser_is_killed_and_restarted(site: LocalServer) -> None:
     assert hung.error_kind == "deadline"
     assert "the browser hung and was killed" in hung.error
     assert after.error is None and after.document is not None and launches == 2
+
+
+def test_capture_page_shows_the_screenshot_and_links_the_dom(run: dict[str, Any]) -> None:
+    (browser,) = rows_of(run, "shell", "browser")
+    (plain,) = rows_of(run, "plain", "live")
+    proc, url = start_server(run["root"])
+    try:
+        page = httpx.get(f"{url}-/citearchive/capture/{browser['id']}").text
+        shot_path = f"/-/citearchive/screenshot/{browser['id']}"
+        dom_path = f"/-/citearchive/dom/{browser['id']}"
+        assert f'src="{shot_path}"' in page and f'href="{dom_path}"' in page
+        assert browser["screenshot_sha256"] in page
+        shot = httpx.get(url + shot_path.lstrip("/"))
+        assert shot.status_code == 200 and shot.headers["content-type"] == "image/png"
+        assert hashlib.sha256(shot.content).hexdigest() == browser["screenshot_sha256"]
+        dom = httpx.get(url + dom_path.lstrip("/"))
+        assert PHRASE in dom.text
+        for response in (shot, dom):  # served inert, as the archived page is
+            assert response.headers["content-security-policy"] == ARCHIVED_CSP
+            assert response.headers["x-citearchive-fixity"] == "ok"
+        assert httpx.get(f"{url}-/citearchive/screenshot/{plain['id']}").status_code == 404
+        assert (
+            "As the reader saw it"
+            not in httpx.get(f"{url}-/citearchive/capture/{plain['id']}").text
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_wacz_carries_the_browser_records_and_the_dom_text(
+    run: dict[str, Any], tmp_path: Path
+) -> None:
+    (browser,) = rows_of(run, "shell", "browser")
+    wacz = export_wacz(run["root"], tmp_path / "archive.wacz")
+    with zipfile.ZipFile(wacz) as zf:
+        index = zf.read("indexes/index.cdx").decode()
+        pages = [json.loads(line) for line in zf.read("pages/pages.jsonl").splitlines()[1:]]
+    assert f"urn:screenshot:{browser['url']} " in index
+    assert f"urn:dom:{browser['url']} " in index
+    assert '"url": "' + browser["url"].replace("shell.html", "lazy.png") in index
+    page = next(p for p in pages if p["capture_id"] == browser["id"])
+    assert PHRASE in page["text"] and page["method"] == "browser"
+    tool = need_tool("wacz")
+    done = subprocess.run([tool, "validate", "-f", str(wacz)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -32,7 +32,7 @@ from datasette.utils.asgi import NotFound, Request, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 
 from ..archive.search import register_functions, snippet
-from .archived_view import archived_response
+from .archived_view import archived_response, resource_response
 from .metadata import canned_queries_for_archive
 
 if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
@@ -137,6 +137,7 @@ def register_routes() -> list[tuple[str, Any]]:
     return [
         (rf"^{PREFIX}/capture/(?P<capture_id>\d+)(?P<format>\.json)?$", capture_page),
         (rf"^{PREFIX}/archived/(?P<capture_id>\d+)$", archived_page),
+        (rf"^{PREFIX}/(?P<kind>screenshot|dom)/(?P<capture_id>\d+)$", resource_page),
     ]
 
 
@@ -272,7 +273,7 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
     if not found:
         raise NotFound(f"No capture {capture_id} in this archive")
     capture = found[0]
-    for key in ("redirects", "response_headers", "tls"):
+    for key in ("redirects", "response_headers", "tls", "browser_blocked"):
         capture[key] = _json_field(capture.get(key))
     sid = capture["source_id"]
     sources = await _rows(db, "SELECT * FROM sources WHERE id = ?", [sid])
@@ -323,6 +324,9 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
         "capture": capture, "source": source, "document": document, "original": original,
         "claims": claims, "quotes": quotes, "checks": checks, "captures": others,
         "archived_url": archived_path(capture_id) if _has_record(capture, original) else None,
+        "screenshot_url": f"{PREFIX}/screenshot/{capture_id}"
+        if capture.get("screenshot_record_id") else None,
+        "dom_url": f"{PREFIX}/dom/{capture_id}" if capture.get("dom_record_id") else None,
     }  # fmt: skip
 
 
@@ -349,6 +353,8 @@ async def capture_page(datasette: Datasette, request: Request) -> Response:
         "archived_href": datasette.urls.path(data["archived_url"])
         if data["archived_url"]
         else None,
+        "screenshot_href": _path_or_none(datasette, data["screenshot_url"]),
+        "dom_href": _path_or_none(datasette, data["dom_url"]),
         "capture_href": lambda cid: datasette.urls.path(capture_path(cid)),
         "row_href": lambda table, pk: datasette.urls.row(db.name, table, str(pk)),
     }
@@ -370,3 +376,15 @@ async def archived_page(datasette: Datasette, request: Request) -> Response:
     db = await _archive_db(datasette, request)
     capture_id = int(request.url_vars["capture_id"])
     return await archived_response(db, capture_id, download=bool(request.args.get("download")))
+
+
+def _path_or_none(datasette: Datasette, path: str | None) -> str | None:
+    return datasette.urls.path(path) if path else None
+
+
+async def resource_page(datasette: Datasette, request: Request) -> Response:
+    """``/-/citearchive/screenshot/<id>`` and ``/-/citearchive/dom/<id>``: a browser
+    capture's full-page screenshot and rendered DOM, served inert from their WARC records."""
+    db = await _archive_db(datasette, request)
+    capture_id = int(request.url_vars["capture_id"])
+    return await resource_response(db, capture_id, request.url_vars["kind"])

@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
+from ..errors import UsageError
 from .browser_recorder import PageRecorder, host_classes
 from .cdp import BrowserError, Connection
 from .exchange import Exchange, utcnow
@@ -120,6 +121,15 @@ def browser_available(settings: Settings) -> bool:
     """Whether the Chromium of ``settings.browser_path`` is there to be started."""
     path = settings.browser_path
     return bool(path) and (Path(path).is_file() or shutil.which(path) is not None)
+
+
+def require_browser(settings: Settings) -> None:
+    """UsageError (exit 2) when the browser a run asks for is not there."""
+    if not browser_available(settings):
+        raise UsageError(
+            f"--browser: no Chromium at {settings.browser_path} "
+            "(apt-get install chromium, or set browser_path in [settings] of sources.toml)"
+        )
 
 
 class BrowserPool:

@@ -240,6 +240,8 @@ def _print_fetch(report: Any) -> None:
             detail = f"{detail} — suspect: {o.suspect}"
         if o.revisit:
             detail = f"{detail} (unchanged: revisit record)"
+        if o.method == "browser":
+            detail = f"{detail} (in the browser: screenshot, rendered DOM)"
         if o.method == "memento":
             detail = f"{detail} (archived copy of {(o.memento_datetime or '')[:10]}: {o.url})"
         table.add_row(

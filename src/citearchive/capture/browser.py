@@ -66,7 +66,7 @@ CHROMIUM_FLAGS = [
     "--lang=en-US",
 ]
 VIEWPORT = (1280, 900)
-QUIET = 0.5  # seconds without a request in flight that count as "network idle"
+QUIET = 0.25  # seconds without a request in flight that count as "network idle"
 CLEANUP_GRACE = 5.0  # seconds to close a page's context before the browser counts as hung
 SETTLE_GRACE = 1.0  # seconds for the recorder's last bodies once the context is gone
 # Run in every frame before the page's own scripts.
@@ -333,11 +333,9 @@ class _Page:
             self.out.error_kind = "network"
             return
         await self._until(self.loaded)
-        self.stage = "waiting for the network to go quiet"
-        await self._idle()
-        self.stage = "scrolling"
-        await self.call("Runtime.evaluate", {"expression": SCROLL_DOWN})
-        await asyncio.sleep(0.1)
+        self.stage = "scrolling, and waiting for the network to go quiet"
+        await self.call("Runtime.evaluate", {"expression": SCROLL_DOWN})  # lazy content
+        self.last_activity = time.monotonic()  # give what the scroll starts time to start
         await self._idle()
         await self.call("Runtime.evaluate", {"expression": "window.scrollTo(0, 0)"})
         self.stage = "taking the screenshot"
@@ -382,6 +380,7 @@ class _Page:
             "Page.captureScreenshot",
             {
                 "format": "png",
+                "optimizeForSpeed": True,  # fast zlib level: ~2x faster, ~20% larger
                 "captureBeyondViewport": True,
                 "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
             },

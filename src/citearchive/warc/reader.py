@@ -34,6 +34,7 @@ from ..errors import WarcImportError
 from .httpmeta import ContentDecoder, DecodeError
 
 READ_CHUNK = 1 << 16
+MAX_HEAD_LINE = 1 << 16  # a header line longer than this is read in pieces
 NO_LIMIT = 1 << 40
 
 
@@ -214,13 +215,14 @@ def scan(part_no: int, part: Part) -> list[Rec]:
                 if not str(rec.format).startswith("warc"):
                     # warcio reads any line of text as a (legacy) ARC header: refuse it
                     raise WarcImportError(f"{label}: not a WARC file (record {i + 1} is not WARC)")
-                block = rec.raw_stream.read()
-                if rec.length is not None and len(block) < rec.length:
+                block = _Counting(rec.raw_stream)  # streamed: memory flat whatever the size
+                recs.append(_record_facts(part_no, i, rec, block, label))
+                block.drain()
+                if rec.length is not None and block.count < rec.length:
                     raise WarcImportError(
-                        f"{label}: truncated: record {i + 1} ends {rec.length - len(block)} "
+                        f"{label}: truncated: record {i + 1} ends {rec.length - block.count} "
                         "bytes short"
                     )
-                recs.append(_record_facts(part_no, i, rec, block, label))
     except WarcImportError:
         raise
     except ArchiveLoadFailed as exc:
@@ -237,7 +239,7 @@ def scan(part_no: int, part: Part) -> list[Rec]:
     return recs
 
 
-def _record_facts(part_no: int, i: int, rec: Any, block: bytes, label: str) -> Rec:
+def _record_facts(part_no: int, i: int, rec: Any, block: _Counting, label: str) -> Rec:
     r = Rec(
         part=part_no, index=i, rec_type=rec.rec_type or "",
         record_id=_warc_header(rec, "WARC-Record-ID"), url=_warc_header(rec, "WARC-Target-URI"),
@@ -254,16 +256,66 @@ def _record_facts(part_no: int, i: int, rec: Any, block: bytes, label: str) -> R
         raise WarcImportError(f"{label}: record {i + 1} ({r.url}) has no WARC-Date")
     if not is_http:
         return r
-    http = parse_http(block)
-    if http is None:
+    head = _http_head(block)
+    if head is None:
         return r
     if r.rec_type == "request":
-        r.user_agent = http.head.get_header("User-Agent")
+        r.user_agent = head.get_header("User-Agent")
     elif r.rec_type in ("response", "revisit"):
-        _fill_http(r, http)
+        _fill_http(r, HttpMessage(head, b""))
         if r.rec_type == "response":
-            r.sha256, r.length, r.decode_error = _decoded_digest(http.body, r.content_encoding)
+            te = (head.get_header("Transfer-Encoding") or "").lower()
+            body: Any = ChunkedDataReader(block) if "chunked" in te else block
+            r.sha256, r.length, r.decode_error = _streamed_digest(body, r.content_encoding)
     return r
+
+
+class _Counting:
+    """A record's block, read as a stream (never whole), counting the bytes read."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.count = raw, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(READ_CHUNK if size is None or size < 0 else size)
+        self.count += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.raw.readline(MAX_HEAD_LINE if size is None or size < 0 else size)
+        self.count += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(READ_CHUNK):
+            pass
+
+
+def _http_head(block: _Counting) -> StatusAndHeaders | None:
+    """The HTTP status line and headers at the start of a record block (None: none)."""
+    try:
+        head = StatusAndHeadersParser([], verify=False).parse(block)
+    except (EOFError, ValueError):
+        return None
+    return head if head.statusline or head.headers else None
+
+
+def _streamed_digest(body: Any, encoding: str | None) -> tuple[str, int, str | None]:
+    """sha256 and length of a body read as a stream, Content-Encoding undone (as
+    :func:`_decoded_digest` does for bytes in memory)."""
+    sha, length = hashlib.sha256(), 0
+    try:
+        decoder = ContentDecoder(encoding)
+        while chunk := body.read(READ_CHUNK):
+            out = decoder.decode(chunk, NO_LIMIT)
+            sha.update(out)
+            length += len(out)
+        tail = decoder.flush(NO_LIMIT)
+        sha.update(tail)
+        length += len(tail)
+    except DecodeError as exc:
+        return sha.hexdigest(), length, str(exc)
+    return sha.hexdigest(), length, None
 
 
 def load(parts: list[Part], needed: set[tuple[int, int]]) -> dict[tuple[int, int], HttpMessage]:

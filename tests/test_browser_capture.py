@@ -404,3 +404,44 @@ def test_wacz_carries_the_browser_records_and_the_dom_text(
     tool = need_tool("wacz")
     done = subprocess.run([tool, "validate", "-f", str(wacz)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_telegram_embed_is_captured_in_the_browser(
+    tmp_path: Path, site: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from citearchive.capture import browser as browser_module
+    from citearchive.capture import browser_recorder
+    from test_capture import TG_EMBED, _RouteToLocal
+
+    site.route("/systemasystema/63", respond(b"<html><body>app chrome</body></html>"))
+    with LocalServer(tls=True) as tme:  # t.me, as Chromium reaches it
+        tme.route("/systemasystema/63?embed=1&mode=tme", respond(TG_EMBED.encode()))
+        # Chromium sends t.me to the local TLS server (and takes its test certificate);
+        # nothing asks a DNS server about t.me.
+        flags = [*browser_module.CHROMIUM_FLAGS, "--ignore-certificate-errors",
+                 f"--host-resolver-rules=MAP t.me 127.0.0.1:{tme.port}"]  # fmt: skip
+        monkeypatch.setattr(browser_module, "CHROMIUM_FLAGS", flags)
+
+        async def public(host: str) -> set[str]:
+            return {"public"}
+
+        monkeypatch.setattr(browser_module, "host_classes", public)
+        monkeypatch.setattr(browser_recorder, "host_classes", public)
+        manifest = parse_manifest(
+            '[[document]]\nid = "d"\ntitle = "T"\n\n[[source]]\nid = "tg"\nfootnotes = [1]\n'
+            'url = "https://t.me/systemasystema/63"\nlanguage = "ru"\n'
+        )
+        fetch_sources(
+            manifest, tmp_path / "archive",
+            settings=resolve_settings({"host_delay": 0, "browser_path": str(CHROMIUM)}),
+            client_factory=lambda s: httpx.AsyncClient(transport=_RouteToLocal(site)),
+        )  # fmt: skip
+        assert tme.hits("/systemasystema/63") == 1
+    archive = Archive.open(tmp_path / "archive")
+    try:
+        embed = next(archive.db.query("SELECT * FROM captures WHERE method = 'embed'"))
+    finally:
+        archive.close()
+    assert embed["url"] == "https://t.me/systemasystema/63?embed=1&mode=tme"
+    assert embed["error"] is None and embed["screenshot_sha256"] and embed["dom_record_id"]
+    assert "проект договора о нейтралитете" in embed["text"]

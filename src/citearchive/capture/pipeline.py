@@ -251,8 +251,11 @@ class _Runner:
         adapter = adapter_for(s.url)
         if adapter is None or max(map(rank, tried)) == 0:
             return []
+        browse = adapter.browser_extras and self._browser_helps(s)
         return [
-            await self._capture(client, limiter, s, extra, "embed")
+            await self._browse(s, extra, "embed")
+            if browse
+            else await self._capture(client, limiter, s, extra, "embed")
             for extra in adapter.extra_urls(s.url)
         ]
 
@@ -325,19 +328,27 @@ class _Runner:
         assert s.url
         asked = s.capture == "browser" or (self.settings.browser and s.capture != "http")
         shell = next((r for r in tried if r.get("js_shell")), None)
-        if not asked and (shell is None or s.capture == "http" or not self.settings.browser_auto):
-            return []
+        if not asked and (shell is None or not self._browser_helps(s)):
+            return []  # without a browser a shell's HTTP capture stands (flagged js_shell)
         if not browser_available(self.settings):
-            if not asked:
-                return []  # the HTTP capture stands (flagged js_shell); no browser to do better
             why = f"browser capture asked for, but no Chromium at {self.settings.browser_path}"
             row = {**self._frame(s), "requested_url": s.url, "url": s.url, "method": "browser",
                    "error": why, "error_kind": "browser"}  # fmt: skip
             self.rows.add(row)
             return [row]
+        return [await self._browse(s, shell["requested_url"] if shell else s.url, "browser")]
+
+    def _browser_helps(self, s: Source) -> bool:
+        """The browser may be used for this source without being asked (Chromium is there)."""
+        allowed = self.settings.browser_auto and s.capture != "http"
+        return allowed and browser_available(self.settings)
+
+    async def _browse(self, s: Source, url: str, method: str) -> dict[str, Any]:
+        """Capture ``url`` in headless Chromium: its records written, one row (``method``
+        "browser", or "embed" for a site adapter's view), text from the rendered DOM."""
         started = time.monotonic()
-        cap = await self.browsers.capture(shell["requested_url"] if shell else s.url)
-        row = {**self._frame(s), **browser_columns(self.warc, cap)}
+        cap = await self.browsers.capture(url)
+        row = {**self._frame(s), **browser_columns(self.warc, cap), "method": method}
         if cap.dom:
             ex: Extraction = await asyncio.get_running_loop().run_in_executor(
                 self.pool, extract_job, cap.final_url, cap.dom.encode("utf-8", "replace"),
@@ -346,7 +357,7 @@ class _Runner:
             row.update(extraction_columns(ex, failed=row["error"] is not None))
         row["duration_ms"] = int((time.monotonic() - started) * 1000)
         self.rows.add(row)
-        return [row]
+        return row
 
     def _record(self, s: Source, result: FetchResult, row: dict[str, Any]) -> dict[str, Any] | None:
         """Write the result's WARC records and their place and digests into ``row``; the

@@ -82,6 +82,8 @@ window.open('/popup.html');
 try { navigator.serviceWorker.register('/sw.js'); } catch (e) {}
 fetch('http://10.255.255.1/api').catch(() => {});
 document.getElementById('dl').click();
+document.body.insertAdjacentHTML('beforeend',
+  '<p id="channels">WebSocket: ' + typeof WebSocket + '</p>');
 </script></body></html>"""
 PLAIN = (
     "<html><head><title>Plain analysis</title></head><body><article><h1>Plain analysis</h1>"
@@ -269,6 +271,9 @@ def test_popups_downloads_service_workers_and_private_addresses_get_nothing(
     assert not any("10.255.255.1" in u or "169.254.169.254" in u for u in uris)
     assert site.base_url + "/download.bin" not in uris  # the download is refused, not kept
     assert f"download: {site.base_url}/download.bin" in blocked
+    dom = next(body for kind, uri, _, body in warc_records(run["root"])
+               if kind == "resource" and uri == f"urn:dom:{browser['url']}")  # fmt: skip
+    assert b'<p id="channels">WebSocket: undefined</p>' in dom  # no unintercepted channel
 
 
 def test_a_page_that_never_finishes_loading_hits_the_deadline(run: dict[str, Any]) -> None:

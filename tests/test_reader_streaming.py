@@ -74,5 +74,7 @@ def test_a_1_gb_warc_imports_with_flat_memory(tmp_path: Path) -> None:
     proc.returncode = os.waitstatus_to_exitcode(status)
     assert proc.returncode == 0, out + err
     assert json.loads(out)["counts"]["imported"] == 1, out
-    peak_mb = usage.ru_maxrss / 1024  # kB on Linux
-    assert peak_mb < 300, f"peak RSS {peak_mb:.0f} MB while reading a 1 GB record"
+    # kB on Linux; the largest of the child and the processes it waited for (its extraction
+    # worker). About 190 MB alone; reading the record whole took 2.1 GB.
+    peak_mb = usage.ru_maxrss / 1024
+    assert peak_mb < 600, f"peak RSS {peak_mb:.0f} MB while reading a 1 GB record"

@@ -74,6 +74,10 @@ POLICY_SCRIPT = """(() => {
   try { Object.defineProperty(Navigator.prototype, 'serviceWorker', {get: () => undefined}); }
   catch (e) {}
   window.open = () => null;
+  // WebSocket and WebTransport bypass the Fetch domain's interception: no such channel.
+  for (const name of ['WebSocket', 'WebTransport']) {
+    try { Object.defineProperty(window, name, {value: undefined}); } catch (e) {}
+  }
 })();"""
 DENIED_PERMISSIONS = (
     "geolocation",

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 from warcio.archiveiterator import ArchiveIterator
 
 from citearchive.archive.search import search
@@ -33,6 +34,7 @@ from citearchive.archive.store import Archive
 from citearchive.browse.archived_view import ARCHIVED_CSP
 from citearchive.capture.browser import BrowserPool
 from citearchive.capture.pipeline import fetch_sources
+from citearchive.cli.app import app
 from citearchive.config import resolve_settings
 from citearchive.export.wacz import export_wacz
 from citearchive.sources.manifest import parse_manifest
@@ -217,6 +219,8 @@ def test_script_injected_text_is_captured_and_searchable(run: dict[str, Any]) ->
         assert [h.capture_id for h in hits] == [browser["id"]]
     finally:
         archive.close()
+    done = CliRunner().invoke(app, ["search", "ceasefire ledger", "-a", str(run["root"])])
+    assert done.exit_code == 0 and f"#{browser['id']}" in done.stdout
 
 
 def test_every_exchange_of_the_page_is_a_warc_record(

@@ -365,7 +365,9 @@ def test_telegram_post_also_captures_the_embed_view(
     def client(settings):  # type: ignore[no-untyped-def]
         return httpx.AsyncClient(transport=_RouteToLocal(local_server), follow_redirects=False)
 
-    run(manifest, tmp_path / "archive", pool, client_factory=client)
+    # browser_auto off: the embed over HTTP (Chromium would fetch the real t.me)
+    run(manifest, tmp_path / "archive", pool, client_factory=client,
+        settings={"browser_auto": False})  # fmt: skip
     captures = rows(tmp_path / "archive")
     assert [r["method"] for r in captures] == ["live", "embed"]
     embed = captures[1]

@@ -225,3 +225,12 @@ def test_full_width_host_is_mapped_as_browsers_do() -> None:
     assert url_problem(url) is None
     assert request_url(url) == "https://EXAMPLE.com/記事"
     assert parse_manifest(GOOD.replace("https://example.org/a", url, 1)).sources[0].url == url
+
+
+def test_source_capture_method_is_checked() -> None:
+    text = '[[source]]\nid = "a"\nfootnotes = [1]\nurl = "https://e.org/"\ncapture = "{}"\n'
+    assert parse_manifest(text.format("browser")).sources[0].capture == "browser"
+    assert parse_manifest(text.format("http")).sources[0].capture == "http"
+    error = _error(text.format("chrome"))
+    assert 'capture must be "http" or "browser", not \'chrome\'' in str(error)
+    assert error.line == 5 and error.field == "[[source]] #1.capture"

@@ -69,6 +69,17 @@ DEFAULT_EXTRACT_MAX_MARKUP = 5_000_000  # bytes of decoded HTML or text
 DEFAULT_EXTRACT_TIMEOUT = 60.0  # seconds for one page's extraction
 DEFAULT_EXTRACT_MAX_MEMORY = 120_000_000  # bytes of address space a worker may add
 MAX_USER_AGENT_LENGTH = 1000
+# Capture in a real browser (headless Chromium): for sources with capture = "browser", for
+# every source with `fetch --browser`, and for pages whose HTTP capture is a JavaScript shell.
+DEFAULT_BROWSER = False  # every source in the browser too
+DEFAULT_BROWSER_AUTO = True  # a JavaScript shell gets a browser capture when Chromium is there
+DEFAULT_BROWSER_PATH = "/usr/bin/chromium"  # Debian's chromium package
+DEFAULT_BROWSER_CONCURRENCY = 2  # pages open at once
+DEFAULT_BROWSER_DEADLINE = 30.0  # seconds for one page: load, idle, scroll, screenshot, DOM
+DEFAULT_BROWSER_IDLE_WAIT = 5.0  # seconds to wait for the network to go quiet, at most
+DEFAULT_BROWSER_MAX_RESOURCES = 300  # requests one page may make; later ones are refused
+DEFAULT_BROWSER_MAX_BYTES = 50_000_000  # bytes of responses one page may receive
+DEFAULT_SCREENSHOT_MAX_HEIGHT = 16_384  # pixels; a longer page is shot down to here
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,15 @@ class Settings:
     extract_max_markup: int = DEFAULT_EXTRACT_MAX_MARKUP
     extract_timeout: float = DEFAULT_EXTRACT_TIMEOUT
     extract_max_memory: int = DEFAULT_EXTRACT_MAX_MEMORY
+    browser: bool = DEFAULT_BROWSER
+    browser_auto: bool = DEFAULT_BROWSER_AUTO
+    browser_path: str = DEFAULT_BROWSER_PATH
+    browser_concurrency: int = DEFAULT_BROWSER_CONCURRENCY
+    browser_deadline: float = DEFAULT_BROWSER_DEADLINE
+    browser_idle_wait: float = DEFAULT_BROWSER_IDLE_WAIT
+    browser_max_resources: int = DEFAULT_BROWSER_MAX_RESOURCES
+    browser_max_bytes: int = DEFAULT_BROWSER_MAX_BYTES
+    screenshot_max_height: int = DEFAULT_SCREENSHOT_MAX_HEIGHT
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
@@ -116,6 +136,9 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "fallback_tries": (1, 20), "tsa_timeout": (0.1, 600),
     "extract_max_markup": (1, 10**10), "extract_timeout": (0.1, 86400),
     "extract_max_memory": (50_000_000, 10**13),
+    "browser_concurrency": (1, 32), "browser_deadline": (1, 3600),
+    "browser_idle_wait": (0, 600), "browser_max_resources": (1, 100_000),
+    "browser_max_bytes": (1, 10**12), "screenshot_max_height": (100, 100_000),
 }  # fmt: skip
 # Settings that are lists of strings in sources.toml (tuples here); endpoints among them
 # hold http(s) URLs, path lists files relative to sources.toml.

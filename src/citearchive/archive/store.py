@@ -221,6 +221,24 @@ def _m007_issue16_suggestions(db: sqlite_utils.Database) -> None:
     )  # fmt: skip
 
 
+def _m007_issue12_browser_capture(db: sqlite_utils.Database) -> None:
+    # A capture made in headless Chromium (method "browser"): besides the page's network
+    # records, a full-page screenshot (PNG) and the rendered DOM, each a WARC resource record
+    # in the capture's WARC file, with its SHA-256; how many responses the page received and
+    # the requests refused (private address, cap, popup, download, service worker). And for
+    # an HTTP capture, why it looks like a JavaScript shell (then the browser captured it too).
+    captures = _t(db, "captures")
+    for column, kind in (
+        ("screenshot_warc_offset", int), ("screenshot_warc_length", int),
+        ("screenshot_record_id", str), ("screenshot_sha256", str),
+        ("screenshot_width", int), ("screenshot_height", int),
+        ("dom_warc_offset", int), ("dom_warc_length", int), ("dom_record_id", str),
+        ("dom_sha256", str), ("browser_resources", int), ("browser_blocked", str),
+        ("js_shell", str),
+    ):  # fmt: skip
+        captures.add_column(column, kind)
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_core", _m001_core),
     ("002_search", _m002_search),
@@ -231,6 +249,7 @@ MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("007_issue13_timestamps", migrate_timestamps),  # run manifests, RFC 3161 tokens (runs.py)
     ("007_issue16_suggestions", _m007_issue16_suggestions),
     ("007_issue11_search_grams", _m007_issue11_search_grams),
+    ("007_issue12_browser_capture", _m007_issue12_browser_capture),
 ]
 
 

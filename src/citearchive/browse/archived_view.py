@@ -187,3 +187,56 @@ async def archived_response(db: Database, capture_id: int, *, download: bool = F
         "x-citearchive-fixity": "ok" if digest == holder["payload_sha256"] else "mismatch",
     }
     return Response(payload.body, headers=headers, content_type=content_type)
+
+
+# --- a browser capture's screenshot and rendered DOM -----------------------------------
+
+RESOURCE_TYPES = {"screenshot": "image/png", "dom": "text/html; charset=utf-8"}
+
+
+def read_resource(path: Path, offset: int, length: int, record_id: str) -> bytes:
+    """The block of the ``resource`` record ``record_id`` (a screenshot, a DOM)."""
+    name = f"{WARC_DIR}/{path.name}"
+    if not path.is_file():
+        raise ArchivedRecordError(f"WARC file missing: {name}")
+    try:
+        with open(path, "rb") as fh:
+            facts = read_record(fh, offset, length, Wanted("resource", record_id, keep_body=True))
+    except (RecordError, OSError) as exc:
+        raise ArchivedRecordError(f"{exc} in {name}") from None
+    if facts.wrong_record or facts.problem or facts.body is None:
+        why = facts.wrong_record or facts.problem or "no content"
+        raise ArchivedRecordError(f"record at offset {offset} of {name}: {why}")
+    return facts.body
+
+
+async def resource_response(db: Database, capture_id: int, kind: str) -> Response:
+    """Capture ``capture_id``'s screenshot or rendered DOM (``kind``), served inert from its
+    WARC resource record, under the same locked-down headers as the archived page."""
+    try:
+        row = await _row(
+            db,
+            f"SELECT warc_filename, {kind}_warc_offset AS offset, {kind}_warc_length AS length, "
+            f"{kind}_record_id AS record_id, {kind}_sha256 AS sha FROM captures WHERE id = ?",
+            capture_id,
+        )
+    except Exception:  # an archive made before browser captures existed: no such columns
+        row = None
+    if row is None or not row["record_id"] or not row["warc_filename"]:
+        raise NotFound(f"Capture {capture_id} has no {kind} (only browser captures have one)")
+    try:
+        path = warc_file(db, row["warc_filename"])
+        body = await asyncio.to_thread(
+            read_resource, path, row["offset"], row["length"], row["record_id"]
+        )
+    except ArchivedRecordError as exc:
+        raise DatasetteError(str(exc), title="Archived record unreadable", status=500) from None
+    digest = hashlib.sha256(body).hexdigest()
+    ext = ".png" if kind == "screenshot" else ".html"
+    headers = {
+        **ARCHIVED_HEADERS,
+        "content-disposition": f'inline; filename="capture-{capture_id}-{kind}{ext}"',
+        "x-citearchive-payload-sha256": digest,
+        "x-citearchive-fixity": "ok" if digest == row["sha"] else "mismatch",
+    }
+    return Response(body, headers=headers, content_type=RESOURCE_TYPES[kind])

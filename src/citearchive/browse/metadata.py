@@ -220,7 +220,7 @@ TABLES: dict[str, dict[str, Any]] = {
         "columns": _columns(
             requested_url="The URL asked for",
             url="The final URL, after redirects",
-            method="live / alternate / embed / memento / import",
+            method="live / alternate / browser / embed / memento / import",
             memento_datetime="For a memento: when the web archive captured the page",
             original_url="For a memento: the cited URL the archived copy stands for",
             archive_name="For a memento: the web archive it came from",
@@ -243,6 +243,13 @@ TABLES: dict[str, dict[str, Any]] = {
             response_headers="HTTP response headers as received (JSON)",
             ip="The server address connected to",
             tls="TLS version, cipher and certificate (JSON)",
+            screenshot_sha256="Browser capture: SHA-256 of the full-page PNG screenshot",
+            screenshot_record_id="Browser capture: the screenshot's WARC resource record",
+            dom_sha256="Browser capture: SHA-256 of the rendered DOM (UTF-8 HTML)",
+            dom_record_id="Browser capture: the rendered DOM's WARC resource record",
+            browser_resources="Browser capture: responses the page received (all recorded)",
+            browser_blocked="Browser capture: requests refused by the policy (JSON)",
+            js_shell="Why the HTTP capture looks like a page that needs JavaScript",
         ),
     },
     "checks": {

@@ -39,7 +39,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader
 from ..archive.search import register_functions, search_where, snippet
 from ..archive.views import FINISHED
 from . import document_page
-from .archived_view import archived_response
+from .archived_view import archived_response, resource_response
 from .metadata import canned_queries_for_archive
 
 if TYPE_CHECKING:  # datasette.app imports the plugins: importing it here would be circular
@@ -174,6 +174,7 @@ def register_routes() -> list[tuple[str, Any]]:
         (rf"^{PREFIX}/archived/{ID}$", archived_page),
         (rf"^{PREFIX}/replay/{ID}$", replay_page),
         (document_page.ROUTE, document_page.document_page),
+        (rf"^{PREFIX}/(?P<kind>screenshot|dom)/{ID}$", resource_page),
     ]
 
 
@@ -341,7 +342,7 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
     if not found:
         raise NotFound(f"No capture {capture_id} in this archive")
     capture = found[0]
-    for key in ("redirects", "response_headers", "tls"):
+    for key in ("redirects", "response_headers", "tls", "browser_blocked"):
         capture[key] = _json_field(capture.get(key))
     sid = capture["source_id"]
     sources = await _rows(db, "SELECT * FROM sources WHERE id = ?", [sid])
@@ -404,6 +405,9 @@ async def capture_data(db: Database, capture_id: int) -> dict[str, Any]:
         "claims": claims, "quotes": quotes, "checks": checks, "captures": others,
         "timestamps": stamps,
         "archived_url": archived_path(capture_id) if _has_record(capture, original) else None,
+        "screenshot_url": f"{PREFIX}/screenshot/{capture_id}"
+        if capture.get("screenshot_record_id") else None,
+        "dom_url": f"{PREFIX}/dom/{capture_id}" if capture.get("dom_record_id") else None,
     }  # fmt: skip
 
 
@@ -433,6 +437,8 @@ async def capture_page(datasette: Datasette, request: Request) -> Response:
         "replay_href": datasette.urls.path(replay_path(capture_id))
         if data["archived_url"]
         else None,
+        "screenshot_href": _path_or_none(datasette, data["screenshot_url"]),
+        "dom_href": _path_or_none(datasette, data["dom_url"]),
         "capture_href": lambda cid: datasette.urls.path(capture_path(cid)),
         "row_href": lambda table, pk: datasette.urls.row(db.name, table, str(pk)),
     }
@@ -483,3 +489,15 @@ async def replay_page(datasette: Datasette, request: Request) -> Response:
         "citearchive_replay.html", context, request=request, view_name="citearchive_replay"
     )
     return Response.html(html, headers={"content-security-policy": REPLAY_CSP})
+
+
+def _path_or_none(datasette: Datasette, path: str | None) -> str | None:
+    return datasette.urls.path(path) if path else None
+
+
+async def resource_page(datasette: Datasette, request: Request) -> Response:
+    """``/-/citearchive/screenshot/<id>`` and ``/-/citearchive/dom/<id>``: a browser
+    capture's full-page screenshot and rendered DOM, served inert from their WARC records."""
+    db = await _archive_db(datasette, request)
+    capture_id = int(request.url_vars["capture_id"])
+    return await resource_response(db, capture_id, request.url_vars["kind"])

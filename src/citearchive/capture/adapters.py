@@ -80,6 +80,9 @@ class Adapter:
     pattern: re.Pattern[str]  # matched (fullmatch) against "host/path" of normalize_url
     extras: tuple[str, ...] = ()  # URL templates, filled with the pattern's named groups
     reader: Reader | None = None  # (match, html) -> SiteText, or None to fall back
+    # The extra views are captured in headless Chromium when one is there (their media and
+    # text as a reader sees them: screenshot, rendered DOM), else over HTTP.
+    browser_extras: bool = False
 
     def _match(self, url: str) -> re.Match[str] | None:
         parts = urlsplit(normalize_url(url))
@@ -212,7 +215,13 @@ def _telegram_meta(soup: BeautifulSoup, channel: str, post: str) -> SiteText | N
 # -- the registry --------------------------------------------------------------------------
 
 ADAPTERS: tuple[Adapter, ...] = (
-    Adapter("telegram", TELEGRAM_POST, extras=(TELEGRAM_EMBED,), reader=read_telegram_post),
+    Adapter(
+        "telegram",
+        TELEGRAM_POST,
+        extras=(TELEGRAM_EMBED,),
+        reader=read_telegram_post,
+        browser_extras=True,
+    ),
 )
 
 

@@ -31,6 +31,8 @@ from ..errors import UsageError
 from ..sources.manifest import Manifest, Source
 from ..warc.writer import RecordLocation, WarcFile
 from .adapters import adapter_for
+from .browser import BrowserPool, browser_available
+from .browser_archive import browser_columns
 from .exchange_records import exchange_records, warc_payload_digest
 from .extract import Extraction
 from .fallback import (
@@ -41,6 +43,7 @@ from .fallback import (
     memento_columns,
 )
 from .fetch import FetchResult, HostLimiter, fetch, make_client
+from .js_shell import js_shell_reason
 from .memento import Memento, Target, choose_mementos, raw_memento_url
 from .report import FetchReport, SourceOutcome, archive_words, fill_outcome, rank
 from .rows import REVISITED_COLUMNS, RowBatch, extraction_columns, response_columns, row_frame
@@ -187,6 +190,7 @@ class _Runner:
         self.rows = RowBatch(archive, warc)
         self.targets = targets or {}  # per source: what a fallback memento should be closest to
         self.archives = archive_limiter(settings)  # one request at a time per web archive
+        self.browsers = BrowserPool(settings)  # Chromium, started when a page first needs it
 
     async def run(
         self, sources: list[Source], client_factory: Callable[[Settings], httpx.AsyncClient]
@@ -201,8 +205,11 @@ class _Runner:
             async with inflight:
                 await self._capture_source(client, limiter, s)
 
-        async with client_factory(self.settings) as client:
-            await asyncio.gather(*(one(client, s) for s in sources))
+        try:
+            async with client_factory(self.settings) as client:
+                await asyncio.gather(*(one(client, s) for s in sources))
+        finally:
+            await self.browsers.close()
 
     def flush(self) -> None:
         """Commit the rows still waiting (their WARC records first)."""
@@ -217,6 +224,7 @@ class _Runner:
         outcome = SourceOutcome(s.id, s.url, "failed")
         try:
             tried = await self._cited_urls(client, limiter, s)
+            tried = [*await self._browser_capture(s, tried), *tried]  # the browser's counts
             embeds = await self._embeds(client, limiter, s, tried)
             fallback: list[dict[str, Any]] = []
             if max(map(rank, tried + embeds)) < 2 and self.settings.fallback:
@@ -261,8 +269,11 @@ class _Runner:
         adapter = adapter_for(s.url)
         if adapter is None or max(map(rank, tried)) == 0:
             return []
+        browse = adapter.browser_extras and self._browser_helps(s)
         return [
-            await self._capture(client, limiter, s, extra, "embed")
+            await self._browse(s, extra, "embed")
+            if browse
+            else await self._capture(client, limiter, s, extra, "embed")
             for extra in adapter.extra_urls(s.url)
         ]
 
@@ -317,6 +328,56 @@ class _Runner:
             # A body cut at the cap or the deadline, or one that could not be decoded, is
             # evidence of what the server sent (its records are written), not a document.
             await self._extract(row, result, s.language, memento is not None)
+            if row.get("kind") == "html" and method in ("live", "alternate"):
+                row["js_shell"] = js_shell_reason(bytes(result.body), row.get("text"))
+        row["duration_ms"] = int((time.monotonic() - started) * 1000)
+        self.rows.add(row)
+        return row
+
+    async def _browser_capture(
+        self, s: Source, tried: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A capture in headless Chromium (method "browser": network records, screenshot,
+        rendered DOM) when the source or the run asks for one, or when the HTTP capture
+        looks like a JavaScript shell; [] otherwise."""
+        assert s.url
+        asked = s.capture == "browser" or (self.settings.browser and s.capture != "http")
+        shell = next((r for r in tried if r.get("js_shell")), None)
+        if not asked and (shell is None or not self._browser_helps(s)):
+            return []  # without a browser a shell's HTTP capture stands (flagged js_shell)
+        if not browser_available(self.settings):
+            why = f"browser capture asked for, but no Chromium at {self.settings.browser_path}"
+            row = {**self._frame(s), "requested_url": s.url, "url": s.url, "method": "browser",
+                   "error": why, "error_kind": "browser"}  # fmt: skip
+            self.rows.add(row)
+            return [row]
+        return [await self._browse(s, shell["requested_url"] if shell else s.url, "browser")]
+
+    def _browser_helps(self, s: Source) -> bool:
+        """The browser may be used for this source without being asked (Chromium is there)."""
+        allowed = self.settings.browser_auto and s.capture != "http"
+        return allowed and browser_available(self.settings)
+
+    async def _browse(self, s: Source, url: str, method: str) -> dict[str, Any]:
+        """Capture ``url`` in headless Chromium: its records written, one row (``method``
+        "browser", or "embed" for a site adapter's view), text from the rendered DOM."""
+        started = time.monotonic()
+        cap = await self.browsers.capture(url)
+        row = {**self._frame(s), **browser_columns(self.warc, cap), "method": method}
+        if cap.dom:
+            dom = cap.dom.encode("utf-8", "replace")
+            problem = markup_problem(dom, "text/html; charset=utf-8", self.settings)
+            try:
+                if problem is not None:
+                    raise ExtractionFailed(problem)
+                ex: Extraction = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, extract_job, cap.final_url, dom,
+                    "text/html; charset=utf-8", s.language, False,
+                )  # fmt: skip
+            except ExtractionFailed as exc:
+                row.update(failure_columns(row, f"text not extracted: {exc}"))
+            else:
+                row.update(extraction_columns(ex, failed=row["error"] is not None))
         row["duration_ms"] = int((time.monotonic() - started) * 1000)
         self.rows.add(row)
         return row

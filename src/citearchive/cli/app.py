@@ -174,6 +174,14 @@ def fetch(
             "and alternates fail.",
         ),
     ] = False,
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser",
+            help="Also capture every source in headless Chromium (network records, a "
+            'screenshot, the rendered DOM), as sources with capture = "browser" are.',
+        ),
+    ] = False,
     progress: ProgressOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -185,6 +193,7 @@ def fetch(
     is looked for in web archives (Memento, Wayback) unless --no-fallback. Exit 1 when
     any source failed.
     """
+    from ..capture.browser import require_browser
     from ..capture.pipeline import SourceOutcome, fetch_sources
     from ..sources.manifest import load_manifest
 
@@ -194,7 +203,10 @@ def fetch(
         {"concurrency": concurrency, "per_host": per_host, "host_delay": delay,
          "deadline": deadline, "max_bytes": max_bytes,
          "fallback": False if no_fallback else None},
+        {"browser": True} if browser else None,
     )  # fmt: skip
+    if browser:
+        require_browser(settings)
     show = (not as_json and err.is_terminal) if progress is None else progress
     bar = Progress(
         TextColumn("fetch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -233,6 +245,8 @@ def _print_fetch(report: Any) -> None:
             detail = f"{detail} — suspect: {o.suspect}"
         if o.revisit:
             detail = f"{detail} (unchanged: revisit record)"
+        if o.method == "browser":
+            detail = f"{detail} (in the browser: screenshot, rendered DOM)"
         if o.method == "memento":
             detail = f"{detail} (archived copy of {(o.memento_datetime or '')[:10]}: {o.url})"
         table.add_row(

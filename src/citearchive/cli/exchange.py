@@ -224,3 +224,45 @@ def export_dossier_(
                 f"{s['quotes_anchored']}/{s['quotes']} quotes anchored, "
                 f"{s['needing_attention']} needing attention"))  # fmt: skip
     raise typer.Exit(1 if attention else 0)
+
+
+@export_app.command("seeds")
+@handles_errors
+def export_seeds_(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The file to write ('-': standard output).")
+    ] = Path("crawl-config.yaml"),
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="browsertrix: browsertrix-crawler's YAML crawl config; txt: one URL a line.",
+        ),
+    ] = "browsertrix",
+    collection: Annotated[
+        str, typer.Option(help="Name of the crawl's collection (and of its WACZ).")
+    ] = "citearchive",
+    sources: SourcesOpt = Path("sources.toml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the sources' URLs as a crawler's seed list, for archives that outgrow one machine.
+
+    --format browsertrix writes a browsertrix-crawler crawl config (each cited URL alone,
+    scope "page", a WACZ with text and screenshots); bring its WACZ back with
+    `citearchive import-warc`.
+    """
+    from ..export.seeds import export_seeds
+    from ..sources.manifest import load_manifest
+
+    seeds = export_seeds(load_manifest(sources), fmt=fmt, collection=collection)
+    if str(output) == "-":
+        typer.echo(seeds.text, nl=False)
+        return
+    output.write_text(seeds.text, encoding="utf-8")
+    if as_json:
+        print_json({"output": str(output), "format": fmt, **seeds.to_dict()})
+    else:
+        out.print(safe(f"wrote {output}: {len(seeds.urls)} URLs ({fmt})"))
+        if seeds.unresolved:
+            out.print("no URL yet (not in the list): " + safe(", ".join(seeds.unresolved)))

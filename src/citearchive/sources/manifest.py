@@ -41,7 +41,9 @@ FOOTNOTE_KEYS = ("document", "number", "text", "accessed")
 SOURCE_KEYS = (
     "id", "url", "title", "publisher", "published", "language", "footnote", "footnotes",
     "document", "quotes", "alternates", "notes", "domain",
+    "document", "quotes", "alternates", "notes", "capture",
 )  # fmt: skip
+CAPTURE_METHODS = ("http", "browser")  # [[source]] capture: how fetch captures the source
 CLAIM_KEYS = ("document", "footnote", "text")
 PUBLISHER_KEYS = ("name", "domains")
 TOP_KEYS = ("settings", "document", "footnote", "source", "claim", "publisher")
@@ -84,6 +86,9 @@ class Source:
     alternates: tuple[str, ...] = ()
     notes: str | None = None
     domain: str | None = None  # the site to search web archives under (citearchive resolve)
+    # "browser": also capture in headless Chromium; "http": never (not even for a page that
+    # looks like a JavaScript shell); None: HTTP, and the browser when the page needs it.
+    capture: str | None = None
 
     @property
     def resolved(self) -> bool:
@@ -411,6 +416,7 @@ def parse_manifest(text: str, path: str | Path = "sources.toml") -> Manifest:
                 ),
                 notes=r.string("source", i, entry, "notes"),
                 domain=_domain(r, "source", i, entry, r.string("source", i, entry, "domain")),
+                capture=_capture_method(r, i, entry),
             )
         )
 
@@ -552,3 +558,12 @@ def _footnote_numbers(r: _Reader, i: int, entry: dict[str, Any]) -> tuple[int, .
                 "source", i, key, f"footnote numbers must be whole numbers >= 1, not {v!r}"
             )
     return tuple(values)
+
+
+def _capture_method(r: _Reader, i: int, entry: dict[str, Any]) -> str | None:
+    """A [[source]]'s ``capture``: one of CAPTURE_METHODS, or None."""
+    value = r.string("source", i, entry, "capture")
+    if value is not None and value not in CAPTURE_METHODS:
+        choices = " or ".join(f'"{m}"' for m in CAPTURE_METHODS)
+        raise r.fail("source", i, "capture", f"capture must be {choices}, not {value!r}")
+    return value

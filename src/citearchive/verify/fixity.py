@@ -47,6 +47,7 @@ from ..archive.store import WARC_DIR, Archive
 from ..capture.extract import text_sha256
 from ..errors import ArchiveError
 from ..warc.record import Readable, RecordError, RecordFacts, Wanted, read_record
+from .resources import captures_with_resources, resource_problems
 
 PAGE_ROWS = 1000  # capture rows fetched from the index at a time
 READERS = 2  # records read (inflated, parsed, hashed) at once, each in its own thread
@@ -364,9 +365,12 @@ def _scan_all(
     archive: Archive, names: list[str], revisits: _Revisits
 ) -> Iterator[FixityResult | None]:
     """A result per capture with a WARC file name (None: a revisit waiting for its original)."""
+    browser = captures_with_resources(archive)  # screenshot and DOM records to check too
     for name in names:
         for row, facts, found in _scan_named(archive, name):
             problems = [*_index_problems(row), *found, *_text_of(archive, row.id)]
+            if row.id in browser:
+                problems += resource_problems(archive, row.id)
             verdict = problems if row.revisit_of is None else revisits.check(row, facts, problems)
             yield None if verdict is None else _result(row, verdict, revisits)
 

@@ -200,6 +200,8 @@ class _RecordParser:
             return self._bad(f"unreadable WARC header ({exc})")
         is_http = h.get("content-type", "").startswith("application/http")
         self.in_http_head = is_http and f.rec_type in ("response", "revisit")
+        if f.rec_type == "resource":  # a screenshot, a DOM: the block is the payload
+            self._start_payload(None)
         self.state = "block" if self.block_left else "trailer"
         return None
 

@@ -1,0 +1,236 @@
+"""Capture a page in headless Chromium: network records, a screenshot, the rendered DOM.
+
+:class:`BrowserPool` owns one Chromium process (Debian's ``chromium``, driven over the
+DevTools pipe by :mod:`citearchive.capture.cdp`) and opens at most
+``settings.browser_concurrency`` pages at once. Each capture gets a fresh browser context
+(an incognito-like profile: no cookies, storage or cache carried over) that is thrown away
+afterwards, and this policy:
+
+- no downloads (``Browser.setDownloadBehavior`` deny; a response that would download is
+  refused by the recorder), no popups (Chromium's popup blocker stays on, ``window.open``
+  does nothing, and any new page the context opens is closed at once), no service workers
+  (``navigator.serviceWorker`` is removed, service workers are bypassed and their scripts
+  refused), every permission denied;
+- requests checked before they are sent (:mod:`citearchive.capture.browser_recorder`): no
+  private address unless the source is itself in that address class, at most
+  ``browser_max_resources`` requests and ``browser_max_bytes`` of responses;
+- one deadline for the whole page (``browser_deadline``): load, a bounded wait for the
+  network to go quiet, one scroll to the bottom for lazy content, the full-page screenshot
+  and the DOM. A page that has not loaded by then is a failed capture (what arrived is
+  still recorded). A browser that crashed is restarted for the next page; one that hangs
+  is killed (its whole process group) and restarted; the capture says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import Settings
+from ..errors import UsageError
+from .browser_page import Page
+from .browser_recorder import PageRecorder, host_classes
+from .cdp import BrowserError, Connection
+from .exchange import Exchange, utcnow
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-breakpad",
+    "--mute-audio",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+    "--dns-prefetch-disable",
+    "--password-store=basic",
+    "--use-mock-keychain",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+    "--lang=en-US",
+]
+CLEANUP_GRACE = 5.0  # seconds to close a page's context before the browser counts as hung
+SETTLE_GRACE = 1.0  # seconds for the recorder's last bodies once the context is gone
+# Run in every frame before the page's own scripts.
+
+
+@dataclass
+class BrowserCapture:
+    """What the browser made of one URL."""
+
+    requested_url: str
+    final_url: str
+    exchanges: list[Exchange]  # every response the page received, in order
+    document: Exchange | None  # the main frame's final document response
+    started_at: datetime = field(default_factory=utcnow)
+    screenshot: bytes | None = field(default=None, repr=False)  # PNG, full page
+    screenshot_size: tuple[int, int] | None = None  # (width, height) in pixels
+    dom: str | None = field(default=None, repr=False)  # the rendered DOM, serialised
+    error: str | None = None
+    error_kind: str | None = None  # "deadline" | "browser" | "network" | "http"
+    blocked: list[str] = field(default_factory=list)  # "<reason>: <url>", never sent
+    user_agent: str | None = None
+
+
+def browser_available(settings: Settings) -> bool:
+    """Whether the Chromium of ``settings.browser_path`` is there to be started."""
+    path = settings.browser_path
+    return bool(path) and (Path(path).is_file() or shutil.which(path) is not None)
+
+
+def require_browser(settings: Settings) -> None:
+    """UsageError (exit 2) when the browser a run asks for is not there."""
+    if not browser_available(settings):
+        raise UsageError(
+            f"--browser: no Chromium at {settings.browser_path} "
+            "(apt-get install chromium, or set browser_path in [settings] of sources.toml)"
+        )
+
+
+class BrowserPool:
+    """One Chromium for a run, started on first use, restarted after a crash or a hang."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._slots = asyncio.Semaphore(settings.browser_concurrency)
+        self._lock = asyncio.Lock()
+        self._conn: Connection | None = None
+        self._profile: tempfile.TemporaryDirectory[str] | None = None
+        self._pages: dict[str, PageRecorder] = {}  # browser context id -> its page's recorder
+        self.user_agent: str | None = None
+        self.launches = 0  # Chromium processes started: 1 + restarts after crashes and hangs
+
+    async def capture(self, url: str) -> BrowserCapture:
+        """Load ``url`` in a fresh context and record it. Never raises for a bad page."""
+        async with self._slots:
+            out = BrowserCapture(url, url, [], None)
+            try:
+                conn = await self._connection()
+            except (BrowserError, OSError) as exc:
+                out.error, out.error_kind = f"the browser could not start: {exc}", "browser"
+                return out
+            out.user_agent = self.user_agent
+            host = urlsplit(url).hostname or ""
+            allowed = {"public"} | await host_classes(host)
+            recorder = PageRecorder(
+                conn, allowed, self.settings.browser_max_resources, self.settings.browser_max_bytes
+            )
+            page = Page(conn, recorder, self.settings, out)
+            try:
+                async with asyncio.timeout(self.settings.browser_deadline):
+                    await page.run(url, self._pages)
+            except TimeoutError:
+                limit = self.settings.browser_deadline
+                out.error = f"deadline: the page was not captured within {limit:g} s ({page.stage})"
+                out.error_kind = "deadline"
+            except BrowserError as exc:
+                out.error, out.error_kind = f"browser error: {exc}", "browser"
+            await self._clean_up(page, out)
+            out.exchanges = recorder.finish()
+            out.blocked = recorder.blocked
+            out.document = page.document()
+            if out.document is not None:
+                out.final_url = out.document.url
+            if out.error is None:
+                _judge_document(out)
+            return out
+
+    async def _clean_up(self, page: Page, out: BrowserCapture) -> None:
+        """Close the page's context; a browser that cannot do so in time is killed."""
+        conn = page.conn
+        try:
+            async with asyncio.timeout(CLEANUP_GRACE):
+                await page.close(self._pages)  # aborts the requests still in flight
+            await page.recorder.settle(SETTLE_GRACE)
+        except (TimeoutError, BrowserError):
+            if not conn.closed:
+                conn.kill()
+                out.error = out.error or "the browser hung"
+                out.error += "; the browser hung and was killed (restarted for the next page)"
+                out.error_kind = out.error_kind or "browser"
+        if conn.closed:
+            if out.error is None or "killed" not in out.error:
+                out.error = (out.error + "; " if out.error else "") + (
+                    "the browser crashed (restarted for the next page)"
+                )
+                out.error_kind = out.error_kind or "browser"
+            await self._drop(conn)
+
+    async def _connection(self) -> Connection:
+        async with self._lock:
+            if self._conn is not None and not self._conn.closed:
+                return self._conn
+            if self._conn is not None:
+                await self._drop(self._conn)
+            self._profile = tempfile.TemporaryDirectory(prefix="citearchive-chromium-")
+            flags = [*CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"]
+            conn = await Connection.launch(self.settings.browser_path, flags)
+            try:
+                async with asyncio.timeout(30):
+                    version = await conn.call("Browser.getVersion")
+                    conn.on(None, self._browser_event)
+                    await conn.call("Target.setDiscoverTargets", {"discover": True})
+            except (TimeoutError, BrowserError) as exc:
+                conn.kill()
+                await conn.close(grace=1)
+                where = self.settings.browser_path
+                raise BrowserError(f"Chromium at {where} did not answer") from exc
+            self.user_agent = version.get("userAgent")
+            self.launches += 1
+            self._conn = conn
+            return conn
+
+    def _browser_event(self, method: str, params: dict[str, Any]) -> None:
+        """Close any page a capture's context opens besides its own (a popup)."""
+        if method != "Target.targetCreated":
+            return
+        info = params.get("targetInfo", {})
+        recorder = self._pages.get(info.get("browserContextId", ""))
+        if recorder is None or info.get("type") != "page" or not info.get("openerId"):
+            return
+        recorder.blocked.append(f"popup: {info.get('url') or 'about:blank'}")
+        if self._conn is not None:
+            conn = self._conn
+            task = asyncio.ensure_future(
+                conn.call("Target.closeTarget", {"targetId": info["targetId"]})
+            )
+            task.add_done_callback(lambda t: t.exception())  # a closed popup is the aim
+
+    async def _drop(self, conn: Connection) -> None:
+        if self._conn is conn:
+            self._conn = None
+        await conn.close(grace=2)
+        if self._profile is not None:
+            with contextlib.suppress(OSError):
+                self._profile.cleanup()
+            self._profile = None
+
+    async def close(self) -> None:
+        """Quit the browser (killed if it does not quit)."""
+        if self._conn is not None:
+            await self._drop(self._conn)
+
+
+def _judge_document(out: BrowserCapture) -> None:
+    doc = out.document
+    if doc is None or doc.status_code is None:
+        out.error, out.error_kind = "the browser received no document", "network"
+    elif not 200 <= doc.status_code < 300:
+        reason = doc.reason
+        with contextlib.suppress(ValueError):
+            reason = reason or HTTPStatus(doc.status_code).phrase
+        out.error, out.error_kind = f"HTTP {doc.status_code} {reason}".rstrip(), "http"

@@ -1,0 +1,231 @@
+"""One capture's page in headless Chromium: its fresh context, the policy, the steps of loading.
+
+:class:`Page` is driven by :class:`citearchive.capture.browser.BrowserPool`: it creates a
+browser context (downloads denied, permissions denied), a page in it with the policy script
+(no ``window.open``, no service workers, no WebSocket), recording by
+:class:`citearchive.capture.browser_recorder.PageRecorder` on the page and on every frame and
+worker attached to it; then navigates, waits for the load event, scrolls to the bottom,
+waits for the network to go quiet (bounded), and takes the full-page screenshot and the DOM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..config import Settings
+from .browser_recorder import PageRecorder
+from .cdp import BrowserError, Connection
+from .exchange import Exchange
+
+if TYPE_CHECKING:
+    from .browser import BrowserCapture
+
+VIEWPORT = (1280, 900)
+QUIET = 0.25  # seconds without a request in flight that count as "network idle"
+POLICY_SCRIPT = """(() => {
+  try { Object.defineProperty(Navigator.prototype, 'serviceWorker', {get: () => undefined}); }
+  catch (e) {}
+  window.open = () => null;
+  // WebSocket and WebTransport bypass the Fetch domain's interception: no such channel.
+  for (const name of ['WebSocket', 'WebTransport']) {
+    try { Object.defineProperty(window, name, {value: undefined}); } catch (e) {}
+  }
+})();"""
+DENIED_PERMISSIONS = (
+    "geolocation",
+    "notifications",
+    "audioCapture",
+    "videoCapture",
+    "midi",
+    "midiSysex",
+    "clipboardReadWrite",
+    "sensors",
+    "idleDetection",
+    "backgroundSync",
+    "durableStorage",
+    "displayCapture",
+    "localFonts",
+    "windowManagement",
+    "storageAccess",
+)
+SCROLL_DOWN = "window.scrollTo(0, document.documentElement.scrollHeight)"
+DOM_EXPRESSION = (
+    "(document.doctype ? new XMLSerializer().serializeToString(document.doctype) + '\\n' : '')"
+    " + document.documentElement.outerHTML"
+)
+
+
+class Page:
+    """One capture's context, page and the steps of loading it."""
+
+    def __init__(
+        self, conn: Connection, recorder: PageRecorder, settings: Settings, out: BrowserCapture
+    ) -> None:
+        self.conn, self.recorder, self.settings, self.out = conn, recorder, settings, out
+        self.context: str | None = None
+        self.target: str | None = None
+        self.session: str | None = None
+        self.stage = "starting"
+        self.loaded = asyncio.Event()
+        self.inflight: set[str] = set()
+        self.last_activity = time.monotonic()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.conn.call(method, params, session=self.session)
+
+    async def run(self, url: str, pages: dict[str, PageRecorder]) -> None:
+        conn = self.conn
+        created = await conn.call("Target.createBrowserContext", {"disposeOnDetach": True})
+        self.context = created["browserContextId"]
+        pages[self.context] = self.recorder
+        await conn.call(
+            "Browser.setDownloadBehavior", {"behavior": "deny", "browserContextId": self.context}
+        )
+        for name in DENIED_PERMISSIONS:
+            with contextlib.suppress(BrowserError):  # names this Chromium does not know
+                await conn.call(
+                    "Browser.setPermission",
+                    {
+                        "permission": {"name": name},
+                        "setting": "denied",
+                        "browserContextId": self.context,
+                    },
+                )
+        target = await conn.call(
+            "Target.createTarget", {"url": "about:blank", "browserContextId": self.context}
+        )
+        self.target = target["targetId"]
+        attached = await conn.call(
+            "Target.attachToTarget", {"targetId": self.target, "flatten": True}
+        )
+        self.session = attached["sessionId"]
+        conn.on(self.session, self._event)
+        await self.recorder.attach(self.session)
+        await self.call("Page.enable")
+        await self.call("Page.addScriptToEvaluateOnNewDocument", {"source": POLICY_SCRIPT})
+        await self.call("Network.setBypassServiceWorker", {"bypass": True})
+        width, height = VIEWPORT
+        await self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+        await self.call(
+            "Target.setAutoAttach",
+            {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True},
+        )
+        self.stage = "loading"
+        navigated = await self.call("Page.navigate", {"url": url})
+        if navigated.get("errorText"):
+            self.out.error = f"the browser could not load the page: {navigated['errorText']}"
+            self.out.error_kind = "network"
+            return
+        await self._until(self.loaded)
+        self.stage = "scrolling, and waiting for the network to go quiet"
+        await self.call("Runtime.evaluate", {"expression": SCROLL_DOWN})  # lazy content
+        self.last_activity = time.monotonic()  # give what the scroll starts time to start
+        await self._idle()
+        await self.call("Runtime.evaluate", {"expression": "window.scrollTo(0, 0)"})
+        self.stage = "taking the screenshot"
+        await self._screenshot()
+        self.stage = "reading the DOM"
+        dom = await self.call(
+            "Runtime.evaluate", {"expression": DOM_EXPRESSION, "returnByValue": True}
+        )
+        value = dom.get("result", {}).get("value")
+        self.out.dom = value if isinstance(value, str) else None
+
+    async def _until(self, event: asyncio.Event) -> None:
+        """Wait for ``event``; BrowserError if the browser dies first."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (event, self.conn.gone)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        if not event.is_set():
+            raise BrowserError("the browser died while the page was loading")
+
+    async def _idle(self) -> None:
+        """Until no request has been in flight for QUIET seconds (at most browser_idle_wait)."""
+        until = time.monotonic() + self.settings.browser_idle_wait
+        while time.monotonic() < until:
+            if self.conn.closed:
+                raise BrowserError("the browser died while the page was loading")
+            if not self.inflight and time.monotonic() - self.last_activity >= QUIET:
+                return
+            await asyncio.sleep(0.05)
+
+    async def _screenshot(self) -> None:
+        metrics = await self.call("Page.getLayoutMetrics")
+        content = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
+        width = VIEWPORT[0]
+        height = min(
+            max(1, math.ceil(content.get("height", VIEWPORT[1]))),
+            self.settings.screenshot_max_height,
+        )
+        shot = await self.call(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "optimizeForSpeed": True,  # fast zlib level: ~2x faster, ~20% larger
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            },
+        )
+        png = base64.b64decode(shot["data"])
+        self.out.screenshot = png
+        self.out.screenshot_size = (
+            int.from_bytes(png[16:20], "big"),
+            int.from_bytes(png[20:24], "big"),
+        )
+
+    def _event(self, method: str, params: dict[str, Any]) -> None:
+        if method == "Page.loadEventFired":
+            self.loaded.set()
+        elif method == "Network.requestWillBeSent":
+            self.inflight.add(params.get("requestId", ""))
+            self.last_activity = time.monotonic()
+        elif method in ("Network.loadingFinished", "Network.loadingFailed"):
+            self.inflight.discard(params.get("requestId", ""))
+            self.last_activity = time.monotonic()
+        elif method == "Target.attachedToTarget":
+            task = asyncio.create_task(self._child(params))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _child(self, params: dict[str, Any]) -> None:
+        """An iframe or worker of the page: recorded like the page, then let run. Anything
+        else (a service or shared worker) stays paused before its first line."""
+        child = params["sessionId"]
+        kind = params.get("targetInfo", {}).get("type")
+        if kind not in ("iframe", "worker"):
+            self.recorder.blocked.append(f"{kind}: {params.get('targetInfo', {}).get('url')}")
+            return
+        with contextlib.suppress(BrowserError):
+            await self.recorder.attach(child)
+            await self.conn.call(
+                "Target.setAutoAttach",
+                {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True},
+                session=child,
+            )
+            await self.conn.call("Runtime.runIfWaitingForDebugger", session=child)
+
+    def document(self) -> Exchange | None:
+        index = self.recorder.documents.get(self.target or "")
+        return self.recorder.exchanges[index] if index is not None else None
+
+    async def close(self, pages: dict[str, PageRecorder]) -> None:
+        if self.session is not None:
+            self.conn.forget(self.session)
+        if self.context is not None:
+            pages.pop(self.context, None)
+            if not self.conn.closed:
+                await self.conn.call(
+                    "Target.disposeBrowserContext", {"browserContextId": self.context}
+                )

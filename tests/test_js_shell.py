@@ -1,0 +1,49 @@
+"""js_shell: which HTTP captures look like a page that needs JavaScript; never raises."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from citearchive.capture.js_shell import js_shell_reason
+
+ARTICLE = "The delegations agreed to set up a joint commission. " * 20
+
+
+@pytest.mark.parametrize(
+    ("html", "text", "why"),
+    [
+        (b'<div id="root"></div><script src="/app.js"></script>', "", "empty app root"),
+        (b"<app-root></app-root><script src=main.js></script>", "", "empty app root"),
+        (b"<noscript>Please enable JavaScript.</noscript><script></script><p>x</p>", "x",
+         "enable javascript"),
+        ("<noscript>Включите JavaScript в браузере</noscript><script></script>".encode(), "",
+         "включите javascript"),
+        ("<noscript>JavaScriptを有効にしてください</noscript><script></script>".encode(), "",
+         "javascriptを有効"),
+        (b"<script>load()</script><p>Loading</p>", "Loading", "almost no text"),
+    ],
+)  # fmt: skip
+def test_shells_are_recognised(html: bytes, text: str, why: str) -> None:
+    reason = js_shell_reason(html, text)
+    assert reason is not None and why in reason
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        (b"<p>Loading</p>", "Loading"),  # no script at all: nothing a browser would add
+        (f"<script>ga()</script><article>{ARTICLE}</article>".encode(), ARTICLE),
+        (b'<div id="root"><article>' + ARTICLE.encode() + b"</article></div><script></script>",
+         ARTICLE),
+    ],
+)  # fmt: skip
+def test_pages_with_their_text_are_not_shells(html: bytes, text: str) -> None:
+    assert js_shell_reason(html, text) is None
+
+
+@given(st.binary(max_size=4000), st.one_of(st.none(), st.text(max_size=400)))
+def test_any_input_gives_a_reason_or_none(html: bytes, text: str | None) -> None:
+    reason = js_shell_reason(html, text)
+    assert reason is None or isinstance(reason, str)

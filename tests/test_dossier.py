@@ -360,3 +360,30 @@ def test_the_same_page_in_datasette(example: Example) -> None:
     assert missing.status_code == 404
     assert 'href="/-/citearchive/document/example"' in home.text
     assert 'href="/-/citearchive/document/example#claim-example:1"' in table.text
+
+
+def test_suggested_passages_show_as_suggestions_never_as_quotes(
+    example: Example, tmp_path: Path
+) -> None:
+    """Issue 16: a passage `citearchive suggest` proposed is shown beside its claim, marked
+    unverified; it is no quote (no <mark>, no verdict) until a person applies it."""
+    root = tmp_path / "archive"
+    shutil.copytree(example.root, root)
+    passage = "監視団の報告書は、停戦ラインが夜通し維持されたと述べている。"
+    with sqlite3.connect(root / "citearchive.db") as conn:
+        conn.execute(
+            "INSERT INTO suggestions (claim_id, rank, status, source_id, capture_id, passage, "
+            "score, language, applied) VALUES ('example:6', 1, 'suggestion (not verified)', "
+            "'fn6', NULL, ?, 0.61, 'ja', 0)",
+            [passage],
+        )
+        conn.execute(
+            "INSERT INTO suggestions (claim_id, rank, status, source_id, passage, score, "
+            "applied) VALUES ('example:6', 2, 'applied', 'fn6', 'an applied one', 0.5, 1)"
+        )
+    export_dossier(root, tmp_path / "out", lang="en")
+    page = (tmp_path / "out" / "example.html").read_text(encoding="utf-8")
+    aside = page.split('data-suggestions="example:6"', 1)[1].split("</aside>", 1)[0]
+    assert passage in aside and "not verified, not a quote" in aside
+    assert "<mark>" not in aside and "an applied one" not in page
+    assert _data(root).summary()["quotes"] == _data(example.root).summary()["quotes"]

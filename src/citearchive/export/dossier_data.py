@@ -99,6 +99,8 @@ class Claim:
     cards: list[Card]
     traceability: str | None = None  # the newest traceability check: ok / failed
     verified_at: str | None = None
+    # passages `citearchive suggest` proposed and nobody applied yet: never quotes
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verdicts(self) -> list[str]:
@@ -203,10 +205,24 @@ def dossier_data(
                 cards=[cards[c["source_id"]] for c in cited if c["source_id"] in cards],
                 traceability=trace["outcome"] if trace else None,
                 verified_at=trace["checked_at"] if trace else None,
+                suggestions=_suggestions(db, row["id"]),
             )
         )  # fmt: skip
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return Dossier(document, claims, now)
+
+
+def _suggestions(db: Any, claim_id: str) -> list[dict[str, Any]]:
+    """The top passages suggested for a claim and not applied (none before `suggest` ran)."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'suggestions'").fetchone():
+        return []
+    rows = db.execute(
+        "SELECT rank, source_id, capture_id, passage, score, language FROM suggestions "
+        "WHERE claim_id = ? AND coalesce(applied, 0) = 0 ORDER BY rank LIMIT 3",
+        [claim_id],
+    ).fetchall()
+    return [dict(zip(("rank", "source_id", "capture_id", "passage", "score", "language"),
+                     tuple(r), strict=True)) for r in rows]  # fmt: skip
 
 
 class _RowReader:

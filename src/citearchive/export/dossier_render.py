@@ -54,6 +54,8 @@ LABELS: dict[str, dict[str, str]] = {
         "archived": "Archived copy", "original": "Original URL", "last_attempt": "Last attempt",
         "no_attempt": "never attempted", "in_capture": "in capture", "verified": "verify",
         "not_verified": "not verified yet", "t:ok": "traceable", "t:failed": "untraceable",
+        "suggested": "Suggested by citearchive suggest: not verified, not a quote until "
+        "a person adds it to sources.toml",
         "opening": "Opening of the archived text "
         "(no quote to check)", "no_passage": "The quote as written in sources.toml:",
         "screenshot": "Screenshot", "footnote": "Footnote", "memento_of": "copy of",
@@ -104,6 +106,8 @@ LABELS: dict[str, dict[str, str]] = {
         "by": "発行者", "archived": "アーカイブ版", "original": "元の URL",
         "last_attempt": "最後の試行", "no_attempt": "未試行", "in_capture": "取得",
         "verified": "検証", "not_verified": "未検証", "t:ok": "追跡可能", "t:failed": "追跡不能",
+        "suggested": "citearchive suggest による候補（未検証。sources.toml に引用として"
+        "加えるまでは引用ではない）",
         "opening": "アーカイブ本文の冒頭（照合する引用なし）",
         "no_passage": "sources.toml に記された引用:", "screenshot": "スクリーンショット",
         "footnote": "脚注", "memento_of": "元の URL",

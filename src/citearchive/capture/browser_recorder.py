@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from .cdp import BrowserError, Connection
 from .exchange import Exchange, utcnow
+from .network import scope
 
 # Headers that describe the wire form of a body the browser has already decoded.
 WIRE_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
@@ -39,25 +40,15 @@ REQUEST_NOTE = "request as Chromium's page issued it; its network stack adds Hos
 
 
 def address_class(host: str) -> str:
-    """ "public", "loopback", "private", "link-local" or "reserved" for an IP address."""
+    """ "public", "loopback", "private", "link-local" or "reserved" for an IP address (the
+    scopes of :func:`.network.scope`, the one classifier); a name is "public" here: its
+    addresses are classed when it is resolved."""
+    literal = host.strip("[]")
     try:
-        ip = ipaddress.ip_address(host.strip("[]"))
+        ipaddress.ip_address(literal.split("%", 1)[0])
     except ValueError:
-        return "public"  # a name: its addresses are classed when it is resolved
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return "reserved"
-    if ip.is_private or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED):
-        return "private"
-    return "public"
-
-
-_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
+        return "public"
+    return scope(literal)
 
 
 async def host_classes(host: str) -> set[str]:

@@ -134,6 +134,8 @@ def _write(path: Path, text: str) -> None:
         os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before it replaces the old file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

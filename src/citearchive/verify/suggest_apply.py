@@ -14,8 +14,6 @@ nothing is written.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from tomlkit.items import Array
 
 from ..archive.store import Archive
 from ..errors import ManifestError, UsageError
+from ..sources.importer import read_toml, write_atomically
 from .suggest import Candidate, ClaimSuggestions, SuggestReport
 
 
@@ -85,8 +84,7 @@ def apply_suggestions(
     chosen: list[tuple[ClaimSuggestions, Candidate]],
 ) -> list[Applied]:
     """Append each chosen passage to its source's ``quotes`` in sources.toml."""
-    text = sources_path.read_text(encoding="utf-8")
-    doc = tomlkit.parse(text)
+    doc = read_toml(sources_path)  # bounded, checked, one-line errors: as import reads it
     tables = {str(t["id"]): t for t in doc.get("source", []) if "id" in t}
     applied: list[Applied] = []
     for claim, cand in chosen:
@@ -105,7 +103,7 @@ def apply_suggestions(
         applied.append(Applied(claim.claim_id, cand.source_id, cand.rank, cand.score,
                                cand.capture_id, cand.passage, written))  # fmt: skip
     if any(a.written for a in applied):
-        _write(sources_path, tomlkit.dumps(doc))
+        write_atomically(sources_path, tomlkit.dumps(doc))
         _mark_applied(archive_path, applied)
     return applied
 
@@ -120,21 +118,6 @@ def _quotes_array(table: Any) -> Array:
         fresh.add_line(str(q))
     table["quotes"] = fresh
     return table["quotes"]
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (a crash leaves the old file or the new one)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, path.stat().st_mode & 0o777)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _mark_applied(archive_path: str | Path, applied: list[Applied]) -> None:

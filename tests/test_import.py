@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from citearchive.errors import CommentaryError, ManifestError
+from citearchive.sources.commentary import parse_commentary
 from citearchive.sources.importer import import_commentary
 from citearchive.sources.manifest import load_manifest
 
@@ -347,3 +349,26 @@ def test_missing_commentary_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CommentaryError, match="no such file"):
         import_commentary(tmp_path / "absent.md", tmp_path / "sources.toml")
     assert not (tmp_path / "sources.toml").exists()
+
+
+def test_a_sentence_of_many_markers_gives_bounded_claims(tmp_path: Path) -> None:
+    # one "sentence" of 5,000 markers: each claim used to repeat the whole sentence up to
+    # its marker, so the output grew with the square of the input (F11)
+    commentary = tmp_path / "sf.md"
+    commentary.write_bytes(b"word <sup>1</sup>" * 5000 + b"\n\n1. foot https://example.org/\n")
+    out = tmp_path / "sf.toml"
+    import_commentary(commentary, out)
+    claims = read(out)["claim"]
+    assert claims and all(len(c["text"]) <= 1000 for c in claims)
+    assert any(c["text"].startswith("…") for c in claims)
+    assert out.stat().st_size < 40 * commentary.stat().st_size
+
+
+def test_footnote_lookup_follows_definitions_added_later() -> None:
+    c = parse_commentary("Text.[^1]\n\n[^1]: first https://a.example/\n", fmt=None)
+    first = c.footnote(1)
+    assert first is not None and "a.example" in first.text
+    extra = replace(first, number=2, text="second")
+    c.footnotes.append(extra)
+    assert c.footnote(2) is extra and c.footnote(1) is first
+    assert c.footnote(3) is None

@@ -327,7 +327,7 @@ def _match(
                 "repeats is not in the imported files"
             )
             continue
-        if r.too_large and r.status is None:  # its block was not kept: nothing to copy
+        if not r.kept:  # its block is over the cap: nothing is copied
             rep.unresolved.append(
                 f"{parts[r.part].label}: record of {r.url} ({r.date}) not imported: {r.too_large}"
             )

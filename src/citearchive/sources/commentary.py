@@ -23,6 +23,7 @@ rules, the title/author lines and footnote definitions are never claims.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ _FN_DEF = re.compile(r"^\s{0,3}\[\^(?P<label>[^\]\s]+)\]:[ \t]?(?P<rest>.*)$")
 _FN_REF = re.compile(r"\[\^(?P<label>[^\]\s]+)\]")
 
 _BYLINE_MAX = 120  # characters: a longer first paragraph is body text, not an author line
+MAX_CLAIM_CHARS = 1000  # a claim is at most this much of its sentence, the end nearest its marker
 
 
 @dataclass
@@ -118,8 +120,14 @@ class Commentary:
     byline: str | None = None  # the author line as printed (affiliation included)
 
     def footnote(self, number: int) -> FootnoteDef | None:
-        """The first definition of footnote ``number``, or None."""
-        return next((f for f in self.footnotes if f.number == number), None)
+        """The first definition of footnote ``number``, or None (an index, kept in step with
+        ``footnotes``: a lookup per footnote must not scan them all)."""
+        index: tuple[list[FootnoteDef], int, dict[int, FootnoteDef]] | None
+        index = self.__dict__.get("_index")
+        if index is None or index[0] is not self.footnotes or index[1] != len(self.footnotes):
+            first = {f.number: f for f in reversed(self.footnotes)}
+            index = self.__dict__["_index"] = (self.footnotes, len(self.footnotes), first)
+        return index[2].get(number)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -274,6 +282,21 @@ def author_from_byline(byline: str | None) -> str | None:
     return line or None
 
 
+def claim_text(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` with its spaces collapsed, at most :data:`MAX_CLAIM_CHARS` of it:
+    a longer sentence keeps its end, the words nearest the marker, after an ellipsis (so
+    each claim costs bounded time and space however long its sentence)."""
+    window = max(start, end - 2 * MAX_CLAIM_CHARS)
+    claim = re.sub(r"\s+", " ", text[window:end]).strip()
+    if window == start and len(claim) <= MAX_CLAIM_CHARS:
+        return claim
+    claim = claim[-(MAX_CLAIM_CHARS - 1) :]
+    space = claim.find(" ")
+    if 0 <= space < MAX_CLAIM_CHARS // 4:
+        claim = claim[space + 1 :]
+    return "…" + claim
+
+
 def _parse_lines(lines: list[Line], fmt: str, fallback_title: str | None) -> Commentary:
     blocks, defs = split_blocks(lines)
     title, byline, body = _front_matter(blocks)
@@ -290,11 +313,11 @@ def _parse_lines(lines: list[Line], fmt: str, fallback_title: str | None) -> Com
         texts.append(text)
         starts = sentence_starts(text, breaks={off for off, _, _ in marks})
         for off, number, lineno in marks:
-            k = max((i for i, s in enumerate(starts) if s < off), default=0)
-            claim = re.sub(r"\s+", " ", text[starts[k] : off]).strip()
+            k = max(bisect_left(starts, off) - 1, 0)
+            claim = claim_text(text, starts[k], off)
             if not claim:
                 end = starts[k + 1] if k + 1 < len(starts) else len(text)
-                claim = re.sub(r"\s+", " ", text[starts[k] : end]).strip()
+                claim = claim_text(text, starts[k], end)
             c.markers.append(Marker(number, paragraph, lineno, sentence_base + k))
             c.claims.append(Claim(number, claim, paragraph, lineno))
         sentence_base += len(starts)

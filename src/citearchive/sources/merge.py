@@ -307,15 +307,20 @@ def merge_sources(t: Target, c: Commentary) -> None:
     used = {str(u) for s in everything for u in [s.get("url"), *(s.get("alternates") or [])] if u}
     ids = {str(s.get("id")) for s in everything}
     numbers = sorted({m.number for m in c.markers} | {f.number for f in c.footnotes})
+    listed = [footnote_numbers(s) for s in mine]  # read once: tomlkit lookups are slow
+    by_number: dict[int, list[int]] = {}
+    for k, ns in enumerate(listed):
+        for n in dict.fromkeys(ns):
+            by_number.setdefault(n, []).append(k)
     for n in numbers:
         f = c.footnote(n)
-        covering = [s for s in mine if n in footnote_numbers(s)]
+        covering = [mine[k] for k in by_number.get(n, [])]
         if not covering:
             sid = _source_id(t, n, ids)
             ids.add(sid)
             t.append("source", _new_source(t, sid, n, f, used))
             t.note("sources", f"source {sid}: added for footnote {n}")
-        elif len(covering) == 1 and footnote_numbers(covering[0]) == [n] and f is not None:
+        elif len(covering) == 1 and listed[by_number[n][0]] == [n] and f is not None:
             _fill_source(t, covering[0], f, used)
         else:
             names = ", ".join(str(s.get("id")) for s in covering)

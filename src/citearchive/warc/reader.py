@@ -37,6 +37,7 @@ from .httpmeta import ContentDecoder, DecodeError, format_size
 READ_CHUNK = 1 << 16
 HEAD_ROOM = 1 << 20  # bytes of a record block allowed beyond the body cap (its HTTP head)
 MAX_ERROR_LINE = 200  # characters of a parser's message quoted in an error
+MAX_HEAD_LINE = 1 << 16  # a header line longer than this is read in pieces
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,8 @@ class Rec:
     length: int = 0
     decode_error: str | None = None
     truncated: bool = False
-    too_large: str | None = None  # why the body is over the cap (then it is not kept)
+    too_large: str | None = None  # why the body is over the cap (then it is not extracted)
+    kept: bool = True  # False: the record's block is over the cap, so it is not copied
     ip: str | None = None
     user_agent: str | None = None  # from a request record
     original: Rec | None = None  # the response a revisit stands for
@@ -148,17 +150,47 @@ def parse_http(block: bytes) -> HttpMessage | None:
     return HttpMessage(head, body)
 
 
-def _decoded_digest(
-    body: bytes, encoding: str | None, cap: int
+class _Counting:
+    """A record's block read as a stream, never whole, counting the bytes read."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.count = raw, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(READ_CHUNK if size is None or size < 0 else size)
+        self.count += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.raw.readline(MAX_HEAD_LINE if size is None or size < 0 else size)
+        self.count += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(READ_CHUNK):
+            pass
+
+
+def _http_head(block: _Counting) -> StatusAndHeaders | None:
+    """The HTTP status line and headers at the start of a record block (None: none)."""
+    try:
+        head = StatusAndHeadersParser([], verify=False).parse(block)
+    except (EOFError, ValueError):
+        return None
+    return head if head.statusline or head.headers else None
+
+
+def _streamed_digest(
+    body: Any, encoding: str | None, cap: int
 ) -> tuple[str, int, str | None, bool]:
-    """sha256 and length of ``body`` with Content-Encoding undone, as a live capture does,
-    never decoding more than ``cap`` bytes (+1, to notice a longer body): (sha256, length,
-    decode error, over the cap)."""
+    """sha256 and length of a body read as a stream with Content-Encoding undone, as a live
+    capture does, never decoding more than ``cap`` bytes (+1, to notice a longer body):
+    (sha256, length, decode error, over the cap)."""
     sha, length = hashlib.sha256(), 0
     try:
         decoder = ContentDecoder(encoding)
-        for start in range(0, len(body), READ_CHUNK):
-            out = decoder.decode(body[start : start + READ_CHUNK], cap + 1 - length)
+        while chunk := body.read(READ_CHUNK):
+            out = decoder.decode(chunk, cap + 1 - length)
             sha.update(out)
             length += len(out)
             if length > cap:
@@ -168,6 +200,8 @@ def _decoded_digest(
         length += len(tail)
     except DecodeError as exc:
         return sha.hexdigest(), length, str(exc), False
+    except (ValueError, EOFError) as exc:  # chunked framing that does not parse
+        return sha.hexdigest(), length, f"bad chunked encoding ({exc})"[:MAX_ERROR_LINE], False
     return sha.hexdigest(), length, None, length > cap
 
 
@@ -176,8 +210,7 @@ def _status(head: StatusAndHeaders) -> tuple[int | None, str]:
     return (int(code), reason.strip()) if code.isdigit() else (None, head.statusline)
 
 
-def _fill_http(r: Rec, http: HttpMessage) -> None:
-    head = http.head
+def _fill_http(r: Rec, head: StatusAndHeaders) -> None:
     r.status, r.reason = _status(head)
     r.location = head.get_header("Location")
     r.content_type = head.get_header("Content-Type")
@@ -215,23 +248,13 @@ def _records(part: Part) -> Iterator[Iterator[Any]]:
         yield iter(ArchiveIterator(_Gunzip(raw) if gz else raw, no_record_parse=True))
 
 
-def _read_block(rec: Any, limit: int) -> tuple[bytes, int]:
-    """At most ``limit`` bytes of a record's block, and the block's whole length (the rest
-    is read and dropped: memory stays bounded whatever the record's size)."""
-    block = rec.raw_stream.read(limit)
-    total = len(block)
-    while chunk := rec.raw_stream.read(READ_CHUNK):
-        total += len(chunk)
-    return block, total
-
-
 def _sniff(part: Part) -> None:
     """Refuse at once a stream that does not open as a WARC (warcio would read 30 MB of NUL
     bytes as one long header line)."""
     with part.open() as raw:
         gz = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        start = (gzip.GzipFile(fileobj=raw) if gz else raw).read(5)
+        start = (_Gunzip(raw) if gz else raw).read(5)
     if start != b"WARC/":
         shown = repr(start) if start else "nothing"
         raise WarcImportError(f"{part.label}: not a WARC file (it begins with {shown}, not WARC/)")
@@ -253,15 +276,17 @@ def scan(part_no: int, part: Part, cap: int = DEFAULT_MAX_BYTES) -> list[Rec]:
                 if not str(rec.format).startswith("warc"):
                     # warcio reads any line of text as a (legacy) ARC header: refuse it
                     raise WarcImportError(f"{label}: not a WARC file (record {i + 1} is not WARC)")
-                block, total = _read_block(rec, cap + HEAD_ROOM + 1)
-                if rec.length is not None and total < rec.length:
+                block = _Counting(rec.raw_stream)  # streamed: memory flat whatever the size
+                r = _record_facts(part_no, i, rec, block, label, cap)
+                block.drain()
+                if rec.length is not None and block.count < rec.length:
                     raise WarcImportError(
-                        f"{label}: truncated: record {i + 1} ends {rec.length - total} bytes short"
+                        f"{label}: truncated: record {i + 1} ends {rec.length - block.count} "
+                        "bytes short"
                     )
-                if len(block) < total:
-                    recs.append(_oversize(part_no, i, rec, total, cap))
-                else:
-                    recs.append(_record_facts(part_no, i, rec, block, label, cap))
+                if block.count > cap + HEAD_ROOM:  # too long to copy: only its facts are kept
+                    r.too_large, r.kept = _too_large(block.count, cap), False
+                recs.append(r)
     except WarcImportError:
         raise
     except ArchiveLoadFailed as exc:
@@ -294,29 +319,29 @@ def _facts(part_no: int, i: int, rec: Any) -> Rec:
     )  # fmt: skip
 
 
-def _oversize(part_no: int, i: int, rec: Any, total: int, cap: int) -> Rec:
-    r = _facts(part_no, i, rec)
-    r.too_large = f"its record is {format_size(total)}, over the {format_size(cap)} cap"
-    return r
+def _too_large(total: int, cap: int) -> str:
+    return f"its record is {format_size(total)}, over the {format_size(cap)} cap"
 
 
-def _record_facts(part_no: int, i: int, rec: Any, block: bytes, label: str, cap: int) -> Rec:
+def _record_facts(part_no: int, i: int, rec: Any, block: _Counting, label: str, cap: int) -> Rec:
     r = _facts(part_no, i, rec)
     is_http = (rec.content_type or "").lower().startswith("application/http")
     if r.rec_type in ("response", "revisit", "request") and r.url and r.date is None:
         raise WarcImportError(f"{label}: record {i + 1} ({r.url}) has no WARC-Date")
     if not is_http:
         return r
-    http = parse_http(block)
-    if http is None:
+    head = _http_head(block)
+    if head is None:
         return r
     if r.rec_type == "request":
-        r.user_agent = http.head.get_header("User-Agent")
+        r.user_agent = head.get_header("User-Agent")
     elif r.rec_type in ("response", "revisit"):
-        _fill_http(r, http)
+        _fill_http(r, head)
         if r.rec_type == "response":
-            r.sha256, r.length, r.decode_error, over = _decoded_digest(
-                http.body, r.content_encoding, cap
+            te = (head.get_header("Transfer-Encoding") or "").lower()
+            body: Any = ChunkedDataReader(block) if "chunked" in te else block
+            r.sha256, r.length, r.decode_error, over = _streamed_digest(
+                body, r.content_encoding, cap
             )
             if over:
                 r.too_large = f"its body decodes to more than the {format_size(cap)} cap"

@@ -81,10 +81,12 @@ def build(root: Path, captures: int, per_file: int, gzip_share: float, seed: int
             record = warc.builder.create_warc_record(
                 url, "response", payload=io.BytesIO(encoded),
                 http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+                warc_headers_dict={"WARC-Date": "2025-01-01T00:00:00.250000Z"},
             )  # fmt: skip
             loc = warc.write([record])[0]
             rows.append({
                 "run_id": run_id, "source_id": f"s{done % 500}", "requested_url": url,
+                "fetched_at": "2025-01-01T00:00:00Z",
                 "url": url, "method": "live", "status_code": 200,
                 "payload_sha256": hashlib.sha256(body).hexdigest(), "payload_length": len(body),
                 "warc_filename": loc.filename, "warc_offset": loc.offset,

@@ -324,6 +324,7 @@ def write_direct(root: Path, n: int, *, size: int = 3000) -> Archive:
             "response",
             payload=io.BytesIO(encoded),
             http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+            warc_headers_dict={"WARC-Date": "2025-01-01T00:00:00.250000Z"},
         )
         loc = warc.write([record])[0]
         rows.append(
@@ -331,6 +332,7 @@ def write_direct(root: Path, n: int, *, size: int = 3000) -> Archive:
                 "run_id": run_id,
                 "source_id": f"s{i % 7}",
                 "url": f"http://example.org/{i}",
+                "fetched_at": "2025-01-01T00:00:00Z",
                 "status_code": 200,
                 "payload_sha256": hashlib.sha256(body).hexdigest(),
                 "payload_length": len(body),

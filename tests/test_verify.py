@@ -541,3 +541,49 @@ def latest(root: Path) -> list[dict[str, Any]]:
     with sqlite3.connect(root / "citearchive.db") as db:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute("SELECT kind, subject, outcome FROM latest_checks")]
+
+
+# --- provenance (F3) -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "words"),
+    [
+        ("url", "http://example.org/forged", "captures.url 'http://example.org/forged' is not"),
+        ("fetched_at", "2001-01-01T00:00:00Z", "captures.fetched_at '2001-01-01T00:00:00Z' is not"),
+        ("ip", "8.8.8.8", "captures.ip '8.8.8.8' is not the record's WARC-IP-Address"),
+    ],
+)
+def test_an_edited_provenance_column_fails_fixity(
+    copy: tuple[Path, Manifest], column: str, value: str, words: str
+) -> None:
+    root, manifest = copy
+    arch = Archive.open(root, create=False)
+    (row,) = arch.db.query("SELECT id FROM captures WHERE source_id = 'fn1'")
+    with arch.db.conn:
+        arch.db["captures"].update(row["id"], {column: value})  # type: ignore[union-attr]
+    arch.close()
+    report = verify_archive(manifest, root, settings=FAST)
+    assert claim(report, 1).verdict == "untraceable"
+    (bad,) = [c for c in report.failures if c.kind == "fixity"]
+    assert bad.capture_id == row["id"] and words in str(bad.detail)
+
+
+def test_a_capture_moved_to_another_source_is_not_its_evidence(
+    copy: tuple[Path, Manifest],
+) -> None:
+    root, manifest = copy  # fn7 (/later) was never captured
+    arch = Archive.open(root, create=False)
+    (row,) = arch.db.query("SELECT id, url FROM captures WHERE source_id = 'fn2'")
+    with arch.db.conn:
+        arch.db.execute("UPDATE captures SET source_id = 'fn7' WHERE id = ?", [row["id"]])
+    arch.close()
+    report = verify_archive(manifest, root, settings=FAST)
+    c7 = claim(report, 7)
+    assert c7.verdict == "untraceable" and not c7.ok
+    assert c7.problems[0] == (
+        f"source fn7: no capture of its URL (capture {row['id']} is of {row['url']!r}, "
+        "not the source's URL or alternates)"
+    )
+    # its fixity still holds: it is a sound record, only not of this source
+    assert not [c for c in report.failures if c.kind == "fixity"]

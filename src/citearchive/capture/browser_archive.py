@@ -30,7 +30,7 @@ def browser_columns(warc: WarcFile, cap: BrowserCapture) -> dict[str, Any]:
         "requested_url": cap.requested_url,
         "url": cap.final_url,
         "method": "browser",
-        "fetched_at": iso(cap.started_at),
+        "fetched_at": iso(doc.started_at if doc else cap.started_at),  # its record's WARC-Date
         "error": cap.error,
         "error_kind": cap.error_kind,
         "status_code": doc.status_code if doc else None,

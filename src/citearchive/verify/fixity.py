@@ -23,6 +23,8 @@ view uses too) and checked:
 - the extracted text (what quotes are matched against and searches find) hashes to the
   row's ``text_sha256`` (:func:`citearchive.capture.extract.text_sha256`), so an edit to
   ``captures.text`` fails here too;
+- the provenance columns the record states too hold (:mod:`.provenance`): ``url`` is its
+  WARC-Target-URI, ``fetched_at`` its WARC-Date (to the second), ``ip`` its WARC-IP-Address;
 - the WARC file name stays inside ``warc/`` (a name such as ``../../etc/passwd`` fails).
 
 Each WARC file is opened once and read front to back: the captures in it are taken in
@@ -47,6 +49,7 @@ from ..archive.store import WARC_DIR, Archive
 from ..capture.extract import text_sha256
 from ..errors import ArchiveError
 from ..warc.record import Readable, RecordError, RecordFacts, Wanted, read_record
+from .provenance import record_problems
 from .resources import captures_with_resources, resource_problems
 
 PAGE_ROWS = 1000  # capture rows fetched from the index at a time
@@ -57,7 +60,8 @@ NO_RECORD = "no archived record for this capture"
 
 _COLUMNS = (
     "id, source_id, warc_filename, warc_offset, warc_length, warc_record_id, "
-    "warc_payload_digest, payload_sha256, payload_length, revisit_of, truncated, error_kind"
+    "warc_payload_digest, payload_sha256, payload_length, revisit_of, truncated, error_kind, "
+    "url, fetched_at, ip"
 )
 
 
@@ -94,6 +98,9 @@ class CaptureRow(NamedTuple):
     revisit_of: int | None
     truncated: int | None
     error_kind: str | None
+    url: str | None
+    fetched_at: str | None
+    ip: str | None
 
     @property
     def order(self) -> tuple[str, int, int]:
@@ -130,7 +137,7 @@ def judge(row: CaptureRow, f: RecordFacts) -> list[str]:
         problems.append(f"WARC-Payload-Digest {f.payload_digest} is not the index's")
     if want == "response" and row.payload_sha256:
         problems += _payload_problems(row, f)
-    return problems
+    return problems + record_problems(row.url, row.fetched_at, row.ip, f)
 
 
 def _payload_problems(row: CaptureRow, f: RecordFacts) -> list[str]:

@@ -47,6 +47,7 @@ from ..sources.manifest import Manifest, Source
 from .fixity import check_fixity
 from .live import live_checks, refetch
 from .outcomes import FAILING  # there, so that status need not import this module
+from .provenance import belonging_problem
 from .quotes import best_anchor, normalize, quote_detail, quote_rows, remember_context
 from .timestamps import timestamp_checks
 from .warcfiles import check_warc_files
@@ -57,7 +58,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 _CAPTURE_COLUMNS = (
     "id, source_id, requested_url, url, method, fetched_at, status_code, error, suspect, "
     "text IS NOT NULL AS has_text, text_sha256, payload_sha256, content_type, "
-    "memento_datetime, original_url, archive_name"
+    "memento_datetime, original_url, archive_name, redirects"
 )
 
 
@@ -204,11 +205,18 @@ class _Evidence:
         self.archive = archive
         self.passed = passed_fixity
         self.rows: dict[str, list[dict[str, Any]]] = {s.id: [] for s in manifest.sources}
+        self.foreign: dict[str, list[str]] = {s.id: [] for s in manifest.sources}
+        cited = {s.id: [s.url, *s.alternates] for s in manifest.sources}
         for row in archive.db.query(
             f"SELECT {_CAPTURE_COLUMNS} FROM captures ORDER BY fetched_at, id"
         ):
-            if row["source_id"] in self.rows:
-                self.rows[row["source_id"]].append(row)
+            sid = row["source_id"]
+            if sid not in self.rows:
+                continue
+            if (problem := belonging_problem(row, cited[sid])) is None:
+                self.rows[sid].append(row)
+            elif row["error"] is None:  # a capture of another page is not this source's
+                self.foreign[sid].append(problem)
 
     def sound(self, sid: str) -> list[dict[str, Any]]:
         """Good captures (no error, not suspect, with text) whose fixity check passed."""
@@ -222,6 +230,8 @@ class _Evidence:
         rows = self.rows[s.id]
         if not s.resolved:
             return f"source {s.id} has no URL (unresolved)"
+        if not rows and self.foreign[s.id]:
+            return f"source {s.id}: no capture of its URL ({self.foreign[s.id][-1]})"
         if not rows:
             return f"source {s.id} was never captured"
         good = [r for r in rows if r["error"] is None]

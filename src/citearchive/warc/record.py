@@ -52,6 +52,8 @@ class RecordFacts:
     wrong_record: str | None = None  # another record than the one asked for (type or id)
     framing: str | None = None  # the gzip member is not exactly the recorded length
     target_uri: str | None = None
+    warc_date: str | None = None
+    ip: str | None = None  # WARC-IP-Address
     http_status: str | None = None  # the HTTP status line without its protocol: "200 OK"
     http_headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes | None = None  # the decoded payload, when asked for
@@ -187,6 +189,7 @@ class _RecordParser:
         f.rec_type, f.record_id = h.get("warc-type"), h.get("warc-record-id")
         f.refers_to, f.payload_digest = h.get("warc-refers-to"), h.get("warc-payload-digest")
         f.target_uri = h.get("warc-target-uri")
+        f.warc_date, f.ip = h.get("warc-date"), h.get("warc-ip-address")
         if self.wanted is not None and (wrong := self.wanted.mismatch(f)):
             f.wrong_record, self.state = wrong, "other"
             return None

@@ -108,18 +108,31 @@ def export_wacz_(
     """Package the archive as one WACZ file, for ReplayWeb.page and other web-archive tools.
 
     The WACZ holds the archive's WARC files, a CDXJ index, pages.jsonl (one page per good
-    capture, with its extracted text) and datapackage.json with the sha256 of every file.
+    capture, with its extracted text), the run manifests and their RFC 3161 tokens, and
+    datapackage.json with the sha256 of every file. datapackage-digest.json carries its
+    hash, an anonymous signature (a key made for this export: it shows the package is
+    whole, not who made it) and tokens over datapackage.json from the TSAs of [settings]
+    tsa_urls. No TSA answering is said, not an error: the package is written untimestamped.
     """
-    from ..export.wacz import export_wacz
+    from ..export.wacz import write_wacz
     from ..sources.manifest import load_manifest
 
     manifest = load_manifest(sources) if sources.exists() else None
-    path = export_wacz(archive, output, manifest=manifest)
-    size = path.stat().st_size
+    result = write_wacz(archive, output, manifest=manifest)
     if as_json:
-        print_json({"output": str(path), "bytes": size})
-    else:
-        out.print(f"wrote {safe(str(path))} ({size} bytes): open it in ReplayWeb.page")
+        print_json(result.to_dict())
+        return
+    size = result.path.stat().st_size
+    out.print(f"wrote {safe(str(result.path))} ({size} bytes): open it in ReplayWeb.page")
+    out.print(f"datapackage.json {result.package_hash}, signed with a one-off anonymous key")
+    for t in result.timestamps:
+        if t["ok"]:
+            out.print(safe(f"timestamped by {t['tsa']} at {t['time']} ({t['tsa_url']})"))
+        else:
+            err.print(safe(f"warning: {t['tsa_url']}: no timestamp: {t['error']}"))
+    if not result.timestamped:
+        why = "no TSA answered" if result.timestamps else "no TSA configured ([settings] tsa_urls)"
+        err.print(f"the package is NOT timestamped: {why}")
 
 
 @export_app.command("robust-links")

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -180,6 +180,10 @@ class Verdict:
     tsa: str | None = None
     time: str | None = None
 
+    @property
+    def failed(self) -> bool:
+        return self.outcome != "ok"
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
@@ -200,7 +204,7 @@ def check_signed(
         else:
             cert = x509.load_pem_x509_certificates(signed["domainCert"].encode("ascii"))[0]
             key, who = cert.public_key(), f"the key of a certificate for {signed['domain']}"
-    except (ValueError, UnicodeError, IndexError) as exc:
+    except (ValueError, UnicodeError, IndexError, KeyError, UnsupportedAlgorithm) as exc:
         return Verdict("failed", "unreadable-signature", f"unreadable signedData: {exc}")
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return Verdict("failed", "unreadable-signature", "signedData's key is not an ECDSA key")
@@ -216,7 +220,7 @@ def check_signed(
         return Verdict("failed", "bad-signature", why)
     verdict = Verdict("ok", "signed", f"datapackage.json signed by {who}")
     if "timeSignature" in signed:  # domain identity: a token over the signature (authsign)
-        stamp = check_token(signed["timeSignature"], signed["signature"].encode("ascii"), roots)
+        stamp = check_token(signed["timeSignature"], signed["signature"].encode(), roots)
         if stamp.outcome != "ok":
             return Verdict("failed", stamp.reason, f"timeSignature: {stamp.message}")
         verdict.message += f", at {stamp.time} by {stamp.tsa} (the domain's certificate chain "
@@ -228,15 +232,25 @@ def check_signed(
 def check_token(token_b64: str, data: bytes, roots: list[x509.Certificate]) -> Verdict:
     """An RFC 3161 token (base64 DER TimeStampResp) over ``data``."""
     try:
-        resp = decode_timestamp_response(_unb64(token_b64, "the token"))
+        der = _unb64(token_b64, "the token")
+    except ValueError as exc:
+        return Verdict("failed", "unreadable-token", f"unreadable token ({exc})")
+    return check_der_token(der, digests_of(data), roots)
+
+
+def check_der_token(
+    der: bytes, digests: dict[str, bytes], roots: list[x509.Certificate]
+) -> Verdict:
+    """An RFC 3161 token (DER TimeStampResp) over the data of ``digests`` (name -> digest)."""
+    try:
+        resp = decode_timestamp_response(der)
     except ValueError as exc:
         return Verdict("failed", "unreadable-token", f"unreadable token ({str(exc)[:120]})")
     tsa, when = tsa_name(resp), gen_time(resp)
-    holds = imprint_holds(resp, digests_of(data))
+    holds = imprint_holds(resp, digests)
     if not holds:
         why = "its hash algorithm is unknown" if holds is None else "it is over other bytes"
-        return Verdict("failed", "imprint-mismatch", f"imprint mismatch: {why} (a token from "
-                       "another package?)", tsa, when)  # fmt: skip
+        return Verdict("failed", "imprint-mismatch", f"imprint mismatch: {why}", tsa, when)
     reason, words = check_signature(resp, roots)
     if reason != "ok":
         return Verdict("failed", reason, words, tsa, when)
@@ -245,4 +259,10 @@ def check_token(token_b64: str, data: bytes, roots: list[x509.Certificate]) -> V
 
 def check_tokens(digest: Digest, package: bytes, roots: list[x509.Certificate]) -> list[Verdict]:
     """Each of the digest's ``timestamps`` tokens over the bytes of ``datapackage.json``."""
-    return [check_token(t["token"], package, roots) for t in digest.tokens]
+    out = []
+    for t in digest.tokens:
+        v = check_token(t["token"], package, roots)
+        if v.reason == "imprint-mismatch":
+            v.message += " (not over this datapackage.json: a token from another package?)"
+        out.append(v)
+    return out

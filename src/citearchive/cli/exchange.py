@@ -38,8 +38,12 @@ def import_warc(
     Response records are matched to sources by URL (scheme, www., trailing slash, fragment
     and tracking parameters ignored) and copied into the archive's own WARC as captures with
     method "import": redirects are followed inside the files, revisit records resolved, the
-    original WARC-Date kept. Records imported before are skipped. Exit 1 when no record
-    matched a source; 2 when a file is not a readable WARC or WACZ (nothing is imported).
+    original WARC-Date kept. Records imported before are skipped. A WACZ's own proofs are
+    checked first: its files against datapackage.json, datapackage-digest.json's signature
+    and RFC 3161 tokens, the run manifests it carries. Exit 1 when no record matched a
+    source or a WACZ's proofs do not hold (its records are imported all the same, with a
+    warning, and a "package" check records it); 2 when a file is not a readable WARC or
+    WACZ (nothing is imported).
     """
     from ..capture.import_warc import import_warcs
     from ..sources.manifest import load_manifest
@@ -80,6 +84,12 @@ def _print_import(report: Any) -> None:
         out.print(safe(f"not cited by any source: {', '.join(urls[:5])}{more}"))
     if report.sources_not_found:
         out.print("no record for: " + ", ".join(report.sources_not_found))
+    for p in report.packages:
+        if p.failed:
+            err.print(safe(f"WARNING: {p.path}: the package does not hold: {p.message}"))
+            err.print("  its records were imported all the same; a 'package' check records it")
+        else:
+            out.print(safe(f"{p.path}: {p.outcome}: {p.message}"))
 
 
 # --- export --------------------------------------------------------------------------------

@@ -485,3 +485,15 @@ def test_py_wacz_validates_the_sealed_package(sealed: tuple[Path, Manifest, Path
     done = subprocess.run([tool, "validate", "-f", str(sealed[2])], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "passed WACZ is valid" in done.stdout and "Has signature" in done.stdout
+
+
+def test_a_listed_hash_that_is_not_sha256_is_named(
+    sealed: tuple[Path, Manifest, Path, Path], tmp_path: Path
+) -> None:
+    _, _, a, _ = sealed
+    package = json.loads(members(a)["datapackage.json"])
+    package["resources"][0]["hash"] = "md5:0123456789abcdef0123456789abcdef"
+    wacz = rewrite(a, tmp_path / "m.wacz", {PACKAGE: json.dumps(package).encode()})
+    check = check_wacz(wacz, [])
+    name = package["resources"][0]["path"]
+    assert f"{name}: datapackage.json gives no SHA-256 for it (md5:" in check.problems[0]

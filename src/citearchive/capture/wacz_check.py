@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -99,6 +100,8 @@ def _check(zf: zipfile.ZipFile, check: PackageCheck, roots: list[x509.Certificat
     for name, want in listed.items():
         if name not in sha:
             check.problems.append(f"{name}: listed in {PACKAGE}, not in the package")
+        elif not want.startswith("sha256:"):
+            check.problems.append(f"{name}: {PACKAGE} gives no SHA-256 for it ({want[:20]})")
         elif want != "sha256:" + sha[name]:
             check.problems.append(f"{name}: its bytes do not match the hash in {PACKAGE}")
         else:
@@ -189,7 +192,7 @@ def _manifest_facts(zf: zipfile.ZipFile, name: str) -> tuple[dict[str, bytes], s
     return {a: h.digest() for a, h in hashers.items()}, warc, file_sha
 
 
-def _lines(fh: IO[bytes]) -> Any:
+def _lines(fh: IO[bytes]) -> Iterator[bytes]:
     """Lines of at most CHUNK bytes (a longer one comes in pieces: hashing is unchanged)."""
     while line := fh.readline(CHUNK):
         yield line

@@ -145,7 +145,12 @@ def test_the_package_holds_every_file_with_its_hash(
         assert res["bytes"] == len(files[path])
     digest = json.loads(files["datapackage-digest.json"])
     package_hash = "sha256:" + hashlib.sha256(files["datapackage.json"]).hexdigest()
-    assert digest == {"path": "datapackage.json", "hash": package_hash}
+    # signed (anonymous, WACZ Signing 0.1.0); no TSA in these tests: no "timestamps"
+    assert set(digest) == {"path", "hash", "signedData"}
+    assert (digest["path"], digest["hash"]) == ("datapackage.json", package_hash)
+    signed = digest["signedData"]
+    assert set(signed) == {"hash", "created", "software", "version", "signature", "publicKey"}
+    assert signed["hash"] == package_hash and signed["created"] == package["created"]
     assert not list(out.parent.glob(".*.tmp")), "temporary file left behind"
 
 

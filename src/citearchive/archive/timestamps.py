@@ -11,8 +11,10 @@ that does not grant a token over this very manifest, or a TSA that cannot be rea
 the run is simply not yet timestamped, and :func:`stamp_pending` (``citearchive
 timestamp``) asks again later. Nothing here ever makes a run fail.
 
-The ASN.1 and the request are rfc3161-client's (pyca/cryptography underneath); signatures
-and certificate chains are checked by ``verify`` (:mod:`citearchive.verify.timestamps`).
+:func:`ask_tsas` asks for tokens over any bytes (``export wacz`` timestamps its
+``datapackage.json`` so). The ASN.1 and the request are rfc3161-client's (pyca/cryptography
+underneath); signatures and certificate chains are checked by
+:mod:`citearchive.archive.tokencheck`.
 """
 
 from __future__ import annotations
@@ -139,6 +141,34 @@ async def _ask_all(
             t.result() if t in done else f"TSA did not answer within {settings.tsa_timeout:g} s"
             for t in tasks
         ]
+
+
+@dataclass
+class TsaAnswer:
+    """One TSA's answer over some bytes: the DER TimeStampResp granted, or why none."""
+
+    tsa_url: str
+    token: bytes | None = None
+    resp: TimeStampResponse | None = None
+    error: str | None = None
+
+
+def ask_tsas(
+    data: bytes, settings: Settings, *, client_factory: ClientFactory | None = None
+) -> list[TsaAnswer]:
+    """Ask every TSA of ``settings.tsa_urls`` (at once) for a token over ``data``.
+
+    Never raises for a TSA: an unreachable or refusing one is an answer with ``error``.
+    No TSA configured: an empty list.
+    """
+    urls = tuple(settings.tsa_urls)
+    if not urls:
+        return []
+    answers = asyncio.run(_ask_all(urls, data, settings, client_factory or _client))
+    return [
+        TsaAnswer(url, error=a) if isinstance(a, str) else TsaAnswer(url, a[0], a[1])
+        for url, a in zip(urls, answers, strict=True)
+    ]
 
 
 def _token_name(run_id: str, url: str, taken: set[str]) -> str:

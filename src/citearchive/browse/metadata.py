@@ -253,12 +253,14 @@ TABLES: dict[str, dict[str, Any]] = {
         ),
     },
     "checks": {
-        "description": "Every verification result of every `citearchive verify` run.",
+        "description": "Every verification result of every `citearchive verify` run, and the "
+        "check of each WACZ's seal by `citearchive import-warc` (kind package).",
         "sort_desc": "id",
         "facets": ["kind", "outcome"],
         "columns": _columns(
-            kind="fixity / traceability / quote / lint / live / live-quote",
-            subject="What was checked: capture:<id>, claim:<id>, quote:<id>, source:<id>",
+            kind="fixity / traceability / quote / lint / live / live-quote / timestamp / package",
+            subject="What was checked: capture:<id>, claim:<id>, quote:<id>, source:<id>, "
+            "run:<id>, wacz:<file>",
             outcome="ok, failed, found, approximate, not-found, unchanged, changed, ...",
             detail="Why, or the match details (JSON for quote and live checks)",
         ),

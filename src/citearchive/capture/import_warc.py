@@ -22,8 +22,12 @@ Every input is read through once and checked (:mod:`citearchive.warc.reader`: a 
 truncated, whole gzip members) before anything in the archive changes: bad input is a
 :class:`~citearchive.errors.WarcImportError` naming the file, and the archive is
 untouched. A record already imported (same source, same payload, same date) is skipped,
-so importing a file twice adds nothing. The matched records are held in memory while they
-are copied: fine for the pages a commentary cites.
+so importing a file twice adds nothing. A WACZ's own proofs (hashes, signature, RFC 3161
+tokens) are checked first (:mod:`citearchive.capture.wacz_check`): one that does not hold
+is imported all the same (its records are what they are, and this import is timestamped
+in turn), but the report says so loudly, ``ok`` is false, and a ``package`` check records
+it. The matched records are held in memory while they are copied: fine for the pages a
+commentary cites.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from ..warc.reader import (
 from ..warc.writer import RecordLocation, WarcFile
 from .adapters import normalize_url
 from .extract import Extraction
+from .wacz_check import PackageCheck, check_packages, check_rows
 from .workers import (
     ExtractionFailed,
     extract_job,
@@ -238,6 +243,7 @@ class ImportWarcReport:
     unresolved: list[str] = field(default_factory=list)  # matched records that cannot be used
     sources_not_found: list[str] = field(default_factory=list)  # sources no record matched
     records: int = 0  # response and revisit records read
+    packages: list[PackageCheck] = field(default_factory=list)  # each WACZ's own proofs
 
     def counts(self) -> dict[str, int]:
         out = {k: 0 for k in ("imported", "suspect", "failed", "duplicate")}
@@ -248,8 +254,8 @@ class ImportWarcReport:
 
     @property
     def ok(self) -> bool:
-        """At least one record matched a source (imported now or before)."""
-        return bool(self.captures)
+        """A record matched a source (imported now or before), and no WACZ failed its check."""
+        return bool(self.captures) and not any(p.failed for p in self.packages)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -259,6 +265,7 @@ class ImportWarcReport:
             "captures": [c.to_dict() for c in self.captures],
             "unmatched_urls": self.unmatched_urls, "unresolved": self.unresolved,
             "sources_not_found": self.sources_not_found,
+            "packages": [p.to_dict() for p in self.packages],
         }  # fmt: skip
 
 
@@ -284,6 +291,8 @@ def import_warcs(
     recs = [r for i, part in enumerate(parts) for r in scan(i, part, settings.max_bytes)]
     index = _Index(recs)
     report = ImportWarcReport(None, str(Path(archive_root)), None, [str(p) for p in paths])
+    wacz = [p.path for p in parts if p.member is not None]
+    report.packages = check_packages(wacz, settings.tsa_certs)
     chains = _match(manifest, index, recs, parts, report)
     archive = Archive.open(archive_root)
     try:
@@ -293,6 +302,8 @@ def import_warcs(
             if todo:
                 _write(archive, settings, parts, index, todo, report, executor)
                 stamp_run(archive, str(report.run_id), settings)  # manifest + RFC 3161 tokens
+            if report.packages:
+                archive.insert_checks(check_rows(report.packages, report.run_id))
     finally:
         archive.close()
     for c in report.captures:

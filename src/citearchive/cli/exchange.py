@@ -38,8 +38,12 @@ def import_warc(
     Response records are matched to sources by URL (scheme, www., trailing slash, fragment
     and tracking parameters ignored) and copied into the archive's own WARC as captures with
     method "import": redirects are followed inside the files, revisit records resolved, the
-    original WARC-Date kept. Records imported before are skipped. Exit 1 when no record
-    matched a source; 2 when a file is not a readable WARC or WACZ (nothing is imported).
+    original WARC-Date kept. Records imported before are skipped. A WACZ's own proofs are
+    checked first: its files against datapackage.json, datapackage-digest.json's signature
+    and RFC 3161 tokens, the run manifests it carries. Exit 1 when no record matched a
+    source or a WACZ's proofs do not hold (its records are imported all the same, with a
+    warning, and a "package" check records it); 2 when a file is not a readable WARC or
+    WACZ (nothing is imported).
     """
     from ..capture.import_warc import import_warcs
     from ..sources.manifest import load_manifest
@@ -80,6 +84,12 @@ def _print_import(report: Any) -> None:
         out.print(safe(f"not cited by any source: {', '.join(urls[:5])}{more}"))
     if report.sources_not_found:
         out.print("no record for: " + ", ".join(report.sources_not_found))
+    for p in report.packages:
+        if p.failed:
+            err.print(safe(f"WARNING: {p.path}: the package does not hold: {p.message}"))
+            err.print("  its records were imported all the same; a 'package' check records it")
+        else:
+            out.print(safe(f"{p.path}: {p.outcome}: {p.message}"))
 
 
 # --- export --------------------------------------------------------------------------------
@@ -108,18 +118,31 @@ def export_wacz_(
     """Package the archive as one WACZ file, for ReplayWeb.page and other web-archive tools.
 
     The WACZ holds the archive's WARC files, a CDXJ index, pages.jsonl (one page per good
-    capture, with its extracted text) and datapackage.json with the sha256 of every file.
+    capture, with its extracted text), the run manifests and their RFC 3161 tokens, and
+    datapackage.json with the sha256 of every file. datapackage-digest.json carries its
+    hash, an anonymous signature (a key made for this export: it shows the package is
+    whole, not who made it) and tokens over datapackage.json from the TSAs of [settings]
+    tsa_urls. No TSA answering is said, not an error: the package is written untimestamped.
     """
-    from ..export.wacz import export_wacz
+    from ..export.wacz import write_wacz
     from ..sources.manifest import load_manifest
 
     manifest = load_manifest(sources) if sources.exists() else None
-    path = export_wacz(archive, output, manifest=manifest)
-    size = path.stat().st_size
+    result = write_wacz(archive, output, manifest=manifest)
     if as_json:
-        print_json({"output": str(path), "bytes": size})
-    else:
-        out.print(f"wrote {safe(str(path))} ({size} bytes): open it in ReplayWeb.page")
+        print_json(result.to_dict())
+        return
+    size = result.path.stat().st_size
+    out.print(f"wrote {safe(str(result.path))} ({size} bytes): open it in ReplayWeb.page")
+    out.print(f"datapackage.json {result.package_hash}, signed with a one-off anonymous key")
+    for t in result.timestamps:
+        if t["ok"]:
+            out.print(safe(f"timestamped by {t['tsa']} at {t['time']} ({t['tsa_url']})"))
+        else:
+            err.print(safe(f"warning: {t['tsa_url']}: no timestamp: {t['error']}"))
+    if not result.timestamped:
+        why = "no TSA answered" if result.timestamps else "no TSA configured ([settings] tsa_urls)"
+        err.print(f"the package is NOT timestamped: {why}")
 
 
 @export_app.command("robust-links")

@@ -6,9 +6,17 @@ WACZ (Web Archive Collection Zipped, webrecorder's spec) is a ZIP file laid out 
     indexes/index.cdx            CDXJ: one line per response/revisit record, sorted
     pages/pages.jsonl            a header line, then one page per good capture (with text)
     datapackage.json             Frictionless data package: every file's path, bytes, sha256
-    datapackage-digest.json      the sha256 of datapackage.json
+    datapackage-digest.json      the sha256 of datapackage.json, its signature (signedData)
+                                 and RFC 3161 tokens over it (archive/packagesign.py)
     timestamps/<run>.manifest.txt   each run's manifest and its RFC 3161 tokens (.tsr), as
     timestamps/<run>.<tsa>.tsr      in the archive's warc/ folder (archive/runs.py)
+
+``datapackage-digest.json`` is sealed as WACZ Signing 0.1.0's anonymous form allows: an
+ECDSA signature by a key made for this export (it proves the package whole, not who made
+it), and, when ``[settings] tsa_urls`` names TSAs that answer, their tokens over the bytes
+of ``datapackage.json`` (which lists the sha256 of every other file): proof that this very
+package existed at that time. No TSA, or none answering: the package is written all the
+same, and :class:`WaczExport` says it is not timestamped.
 
 The CDXJ lines follow pywb's format (as cdxj-indexer writes them): ``<SURT> <14-digit
 timestamp> {"url", "mime", "status", "digest", "length", "offset", "filename"}``, where the
@@ -19,6 +27,7 @@ output is written to a temporary name and renamed, so a WACZ is never half-writt
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -26,8 +35,8 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
@@ -36,7 +45,10 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.timeutils import iso_date_to_timestamp
 
 from .. import __version__
+from ..archive.packagesign import SPEC_VERSION, digest_document, package_hash, sign
 from ..archive.store import Archive
+from ..archive.timestamps import ClientFactory, ask_tsas, gen_time, tsa_name
+from ..config import Settings, resolve_settings
 from ..errors import ArchiveError
 from ..sources.manifest import Manifest
 
@@ -114,19 +126,57 @@ def index_warc(path: Path, filename: str) -> Iterator[tuple[IndexEntry, str]]:
             yield IndexEntry(surt(url), iso_date_to_timestamp(date), fields), date
 
 
+@dataclass
+class WaczExport:
+    """A WACZ written: where, and what seals its ``datapackage-digest.json``."""
+
+    path: Path
+    package_hash: str  # "sha256:<hex>" of datapackage.json
+    signed: bool = False
+    timestamps: list[dict[str, Any]] = field(default_factory=list)  # one per TSA asked
+
+    @property
+    def timestamped(self) -> bool:
+        return any(t["ok"] for t in self.timestamps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output": str(self.path), "bytes": self.path.stat().st_size,
+                "package_hash": self.package_hash, "signed": self.signed,
+                "timestamped": self.timestamped, "timestamps": self.timestamps}  # fmt: skip
+
+
 def export_wacz(
     archive_root: str | Path,
     output_path: str | Path,
     *,
     manifest: Manifest | None = None,
     now: dt.datetime | None = None,
+    settings: Settings | None = None,
+    client_factory: ClientFactory | None = None,
 ) -> Path:
     """Write the archive as a WACZ file at ``output_path``; return its path.
 
-    ``manifest`` (optional) gives the package its title and description. Raises
-    ArchiveError when there is no archive or nothing archived yet.
+    ``manifest`` (optional) gives the package its title and description, and its
+    ``[settings]`` the TSAs (``settings`` overrides). Raises ArchiveError when there is no
+    archive or nothing archived yet.
     """
+    return write_wacz(archive_root, output_path, manifest=manifest, now=now,
+                      settings=settings, client_factory=client_factory).path  # fmt: skip
+
+
+def write_wacz(
+    archive_root: str | Path,
+    output_path: str | Path,
+    *,
+    manifest: Manifest | None = None,
+    now: dt.datetime | None = None,
+    settings: Settings | None = None,
+    client_factory: ClientFactory | None = None,
+) -> WaczExport:
+    """:func:`export_wacz`, saying what was signed and timestamped."""
     output = Path(output_path)
+    if settings is None:
+        settings = resolve_settings(manifest.settings if manifest is not None else {})
     created = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     archive = Archive.open(archive_root, create=False)
     try:
@@ -155,8 +205,27 @@ def export_wacz(
     pages_bytes = "".join(
         json.dumps(p, ensure_ascii=False) + "\n" for p in [header, *pages]
     ).encode("utf-8")
-    _write_zip(output, warcs, index, pages_bytes, _describe(manifest, created), stamps)
-    return output
+    meta = _describe(manifest, created)
+    result = WaczExport(output, "")
+
+    def seal(package: bytes) -> bytes:
+        result.package_hash = package_hash(package)
+        signed = sign(result.package_hash, created, meta["software"], SPEC_VERSION)
+        result.signed = True
+        tokens = []
+        for a in ask_tsas(package, settings, client_factory=client_factory):
+            if a.token is None or a.resp is None:
+                result.timestamps.append({"tsa_url": a.tsa_url, "ok": False, "error": a.error})
+                continue
+            when, name = gen_time(a.resp), tsa_name(a.resp)
+            tokens.append({"tsa": a.tsa_url, "time": when,
+                           "token": base64.b64encode(a.token).decode("ascii")})  # fmt: skip
+            result.timestamps.append({"tsa_url": a.tsa_url, "ok": True, "tsa": name,
+                                      "time": when})  # fmt: skip
+        return digest_document(package, signed, tokens)
+
+    _write_zip(output, warcs, index, pages_bytes, meta, stamps, seal)
+    return result
 
 
 def _pages(
@@ -201,8 +270,12 @@ def _write_zip(
     pages: bytes,
     meta: dict[str, Any],
     stamps: list[Path] | None = None,
+    seal: Callable[[bytes], bytes] | None = None,
 ) -> None:
-    """Write the ZIP under a temporary name in the same folder, then rename it."""
+    """Write the ZIP under a temporary name in the same folder, then rename it.
+
+    ``seal`` makes ``datapackage-digest.json`` from the bytes of ``datapackage.json``.
+    """
     output.parent.mkdir(parents=True, exist_ok=True)
     stamp = _zip_time(meta["created"])
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
@@ -224,8 +297,8 @@ def _write_zip(
                        "resources": resources}  # fmt: skip
             package_bytes = json.dumps(package, ensure_ascii=False, indent=2).encode("utf-8")
             _add_bytes(zf, "datapackage.json", package_bytes, stamp)
-            digest = {"path": "datapackage.json", "hash": _sha256(package_bytes)}
-            _add_bytes(zf, "datapackage-digest.json", json.dumps(digest, indent=2).encode(), stamp)
+            digest = (seal or (lambda b: digest_document(b, None, [])))(package_bytes)
+            _add_bytes(zf, "datapackage-digest.json", digest, stamp)
         os.replace(tmp, output)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

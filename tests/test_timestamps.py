@@ -24,7 +24,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from citearchive.archive.runs import build_manifest, scan_members, stored_manifest
+from citearchive.archive.runs import (
+    build_manifest,
+    metadata_sha256,
+    scan_members,
+    stored_manifest,
+)
 from citearchive.archive.store import Archive
 from citearchive.archive.timestamps import check_answer, stamp_pending
 from citearchive.capture.pipeline import fetch_sources
@@ -173,7 +178,7 @@ def test_manifest_lists_every_record_and_capture(copy: tuple[Path, Manifest]) ->
     finally:
         archive.close()
     lines = [line.split("\t") for line in text.decode().splitlines()]
-    assert lines[0] == ["citearchive run manifest 1"] and lines[1] == ["run", first, "fetch"]
+    assert lines[0] == ["citearchive run manifest 2"] and lines[1] == ["run", first, "fetch"]
     records = [x for x in lines if x[0] == "record"]
     warc = root / "warc" / f"{first}.warc.gz"
     # the warcinfo record, then a response and its request per page
@@ -185,9 +190,13 @@ def test_manifest_lists_every_record_and_capture(copy: tuple[Path, Manifest]) ->
     (file_line,) = [x for x in lines if x[0] == "file"]
     assert file_line[1:] == [str(len(data)), hashlib.sha256(data).hexdigest()]
     captures = [x for x in lines if x[0] == "capture"]
-    db = rows(root, "SELECT id, source_id, warc_record_id, payload_sha256, text_sha256 "
+    db = rows(root, "SELECT id, source_id, warc_record_id, payload_sha256, text_sha256, "
+                    "title, author, published, language "
                     "FROM captures WHERE run_id = ? ORDER BY id", [first])  # fmt: skip
-    assert [tuple(c[1:]) for c in captures] == [tuple(map(str, r)) for r in db]
+    meta = ("title", "author", "published", "language")
+    assert [tuple(c[1:]) for c in captures] == [
+        (*map(str, r[:5]), metadata_sha256(dict(zip(meta, r[5:], strict=True)))) for r in db
+    ]
 
 
 def test_a_third_party_checks_the_token_with_openssl_alone(

@@ -587,3 +587,51 @@ def test_a_capture_moved_to_another_source_is_not_its_evidence(
     )
     # its fixity still holds: it is a sound record, only not of this source
     assert not [c for c in report.failures if c.kind == "fixity"]
+
+
+# --- derived fields (F18): text and title are held to the run manifest ---------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("text = replace(text, 'European', 'Russian')", "text_sha256"),
+        ("title = 'A forged title'", "metadata_sha256 (title, author, published, language)"),
+    ],
+    ids=["text-and-its-hash", "title"],
+)
+def test_a_derived_field_edited_with_its_hash_fails(
+    copy: tuple[Path, Manifest], change: str, named: str
+) -> None:
+    from citearchive.capture.extract import text_sha256
+
+    root, manifest = copy
+    arch = Archive.open(root, create=False)
+    (row,) = arch.db.query("SELECT id, run_id FROM captures WHERE source_id = 'fn1'")
+    with arch.db.conn:
+        arch.db.execute(f"UPDATE captures SET {change} WHERE id = ?", [row["id"]])
+        (text,) = arch.db.execute("SELECT text FROM captures WHERE id = ?", [row["id"]]).fetchone()
+        arch.db.execute(  # the hash edited too: fixity alone cannot tell
+            "UPDATE captures SET text_sha256 = ? WHERE id = ?", [text_sha256(text), row["id"]]
+        )
+    arch.close()
+    report = verify_archive(manifest, root, settings=FAST)
+    assert not [c for c in report.failures if c.kind == "fixity"]
+    (bad,) = [c for c in report.failures if c.subject == f"run:{row['run_id']}"]
+    words = str(bad.detail)
+    assert "evidence changed since capture" in words and f"capture {row['id']}: {named}" in words
+    assert report.summary.startswith("some checks failed")
+
+
+def test_a_version_1_run_manifest_still_holds(copy: tuple[Path, Manifest]) -> None:
+    from citearchive.archive.runs import build_manifest, manifest_name
+
+    root, manifest = copy
+    arch = Archive.open(root, create=False)
+    (run_id,) = {r["run_id"] for r in arch.db.query("SELECT run_id FROM captures")}
+    old = build_manifest(arch, run_id, version=1)
+    (arch.warc_dir / manifest_name(run_id)).write_bytes(old)
+    arch.close()
+    assert old.startswith(b"citearchive run manifest 1\n")
+    report = verify_archive(manifest, root, settings=FAST)
+    assert not [c for c in report.failures if c.subject == f"run:{run_id}"]

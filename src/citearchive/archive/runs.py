@@ -7,12 +7,12 @@ rewritten) and its SHA-256 is what RFC 3161 timestamp authorities sign
 (:mod:`citearchive.archive.timestamps`). ``verify`` builds the same text again from the
 WARC file as it is now and the capture rows, and compares.
 
-Format (version 1): UTF-8, one item per line, fields separated by one TAB, every line ending
+Format (version 2): UTF-8, one item per line, fields separated by one TAB, every line ending
 in LF (the last one too), no other whitespace. Absent values are ``-``. A field never holds
 a TAB, LF or backslash unescaped (they are written ``\\t``, ``\\n``, ``\\\\``). Lines, in
 this order::
 
-    citearchive run manifest 1
+    citearchive run manifest 2
     run       <run-id>  <command: fetch | import-warc>
     warc      <WARC file name, inside the archive's warc/ folder>
     record    <offset>  <length>  <sha256 of the gzip member>  <WARC-Type>  <WARC-Record-ID>
@@ -21,8 +21,13 @@ this order::
                record, then every request, response, revisit and metadata record)
     file      <size in bytes>  <sha256 of the whole WARC file>
     capture   <id>  <source id>  <WARC-Record-ID>  <payload_sha256>  <text_sha256>
+              <metadata_sha256>
     ...       (one ``capture`` line per captures row of the run, by id; a failed capture
-               has no record and no hashes: ``-``)
+               has no record and no hashes: ``-``; ``metadata_sha256`` is
+               :func:`metadata_sha256` of the row's title, author, published, language)
+
+Version 1 had no ``metadata_sha256``; a stored version 1 manifest is rebuilt as version 1,
+so its tokens still hold.
 
 ``offset`` and ``length`` are in bytes of the ``.warc.gz`` file (each record is one gzip
 member); the member's SHA-256 covers every byte of it, so a flipped byte anywhere shows.
@@ -37,6 +42,7 @@ manifests and tokens (migration ``007_issue13_timestamps``).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,7 +56,9 @@ from ..warc.httpmeta import INFLATE_ERRORS, inflater
 if TYPE_CHECKING:
     from .store import Archive
 
-MANIFEST_HEADER = "citearchive run manifest 1"
+MANIFEST_VERSION = 2  # what new manifests are; an older stored one is rebuilt in its own
+MANIFEST_HEADER = "citearchive run manifest {}"
+METADATA_COLUMNS = ("title", "author", "published", "language")  # in metadata_sha256
 MANIFEST_SUFFIX = ".manifest.txt"
 STAMPED_COMMANDS = ("fetch", "import-warc")  # the runs that write a WARC file
 READ_CHUNK = 1 << 16  # compressed bytes inflated at a time
@@ -148,15 +156,34 @@ def _line(*fields: object) -> str:
     return "\t".join(_field(f) for f in fields) + "\n"
 
 
-def build_manifest(archive: Archive, run_id: str) -> bytes:
-    """The run's manifest, built now from its WARC file and its capture rows."""
+def metadata_sha256(values: dict[str, object]) -> str:
+    """SHA-256 of what extraction said besides the text (title, author, published date,
+    language): of the JSON object of those four keys, sorted, UTF-8, no spaces, absent
+    values ``null``."""
+    data = {k: values.get(k) for k in METADATA_COLUMNS}
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def manifest_version(text: bytes | None) -> int:
+    """The format version a manifest states in its first line (the current one for None
+    or a first line that states none)."""
+    first = (text or b"").split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    number = first.removeprefix(MANIFEST_HEADER.format(""))
+    return int(number) if number.isdigit() else MANIFEST_VERSION
+
+
+def build_manifest(archive: Archive, run_id: str, version: int = MANIFEST_VERSION) -> bytes:
+    """The run's manifest, built now from its WARC file and its capture rows, in format
+    ``version`` (1 lists no metadata_sha256)."""
     row = archive.db.execute(
         "SELECT command, warc_filename FROM runs WHERE id = ?", [run_id]
     ).fetchone()
     if row is None:
         raise KeyError(run_id)
     command, filename = row
-    lines = [MANIFEST_HEADER + "\n", _line("run", run_id, command), _line("warc", filename)]
+    lines = [MANIFEST_HEADER.format(version) + "\n", _line("run", run_id, command),
+             _line("warc", filename)]  # fmt: skip
     path = archive.warc_path(filename) if filename else None
     if path is not None and path.is_file():
         for m in scan_members(path):
@@ -168,12 +195,14 @@ def build_manifest(archive: Archive, run_id: str) -> bytes:
         lines.append(_line("file", path.stat().st_size, _file_sha256(path)))
     elif filename:
         lines.append(_line("unreadable", 0, "the WARC file is missing"))
-    for cid, sid, rid, payload, text in archive.db.execute(
-        "SELECT id, source_id, warc_record_id, payload_sha256, text_sha256 FROM captures "
-        "WHERE run_id = ? ORDER BY id",
+    for cid, sid, rid, payload, text, *meta in archive.db.execute(
+        "SELECT id, source_id, warc_record_id, payload_sha256, text_sha256, "
+        f"{', '.join(METADATA_COLUMNS)} FROM captures WHERE run_id = ? ORDER BY id",
         [run_id],
     ).fetchall():
-        lines.append(_line("capture", cid, sid, rid, payload, text))
+        values = dict(zip(METADATA_COLUMNS, meta, strict=True))
+        extra = [] if version < 2 else [metadata_sha256(values)]
+        lines.append(_line("capture", cid, sid, rid, payload, text, *extra))
     return "".join(lines).encode("utf-8")
 
 
@@ -246,7 +275,8 @@ def _describe(old: list[str], new: list[str]) -> str:
         return (f"WARC record at offset {old[1]} ({old[5]}) changed: its bytes hash to "
                 f"{new[3][:16]}…, the timestamped manifest says {old[3][:16]}…")  # fmt: skip
     if kind == "capture" and new[0] == "capture" and old[1] == new[1]:
-        names = ("id", "source", "warc_record_id", "payload_sha256", "text_sha256")
+        names = ("id", "source", "warc_record_id", "payload_sha256", "text_sha256",
+                 "metadata_sha256 (title, author, published, language)")  # fmt: skip
         changed = [n for n, a, b in zip(names, old[1:], new[1:], strict=False) if a != b]
         name = changed[0] if changed else "row"
         got = dict(zip(names, new[1:], strict=False)).get(name, "?")

@@ -14,9 +14,15 @@ each token of the run is checked:
    ``[settings] tsa_certs`` -- else "bad signature", "untrusted TSA certificate" or
    "expired TSA certificate".
 
+A run without a token is still held to the manifest written when its WARC file closed: a
+capture row edited since (its ``text_sha256`` with its ``text``, its ``payload_sha256``)
+fails as "evidence changed since capture" -- only a token makes that manifest itself
+tamper-evident, but without one an edit must now touch three places, not two.
+
 Outcomes: ``ok`` ("evidence timestamped by <TSA> at <time>"), ``untimestamped`` (no token
 yet: not a failure, ``citearchive timestamp`` fixes it) and ``failed`` (the token does not
-hold; always a failure). One check per run (subject ``run:<id>``) and one per claim
+hold, or the manifest of an untimestamped run no longer matches; always a failure).
+One check per run (subject ``run:<id>``) and one per claim
 (subject ``claim:<id>``), for the runs that wrote the claim's evidence (each cited
 source's newest sound capture).
 """
@@ -31,7 +37,13 @@ from typing import Any
 from cryptography import x509
 from rfc3161_client import decode_timestamp_response as decode
 
-from ..archive.runs import STAMPED_COMMANDS, build_manifest, first_difference, stored_manifest
+from ..archive.runs import (
+    STAMPED_COMMANDS,
+    build_manifest,
+    first_difference,
+    manifest_version,
+    stored_manifest,
+)
 from ..archive.store import Archive, claim_id
 from ..archive.timestamps import gen_time, tsa_name
 from ..archive.tokencheck import HASHES, check_signature, trust_roots
@@ -94,13 +106,18 @@ def check_run(archive: Archive, run_id: str, roots: list[x509.Certificate]) -> R
         [run_id],
     ).fetchall()
     tokens = [(url, name) for url, name, _ in rows if name]
+    stored = stored_manifest(archive, run_id)
+    rebuilt = build_manifest(archive, run_id, manifest_version(stored))
     if not tokens:
+        if stored is not None and stored != rebuilt:  # no TSA vouches, but the run's own
+            return RunStamp(run_id, "failed", "manifest-changed", (  # record still does
+                "evidence changed since capture: the run manifest written when its WARC "
+                f"file closed says otherwise ({first_difference(stored, rebuilt)})"
+            ))  # fmt: skip
         last = next((e for _, _, e in reversed(rows) if e), None)
         why = f"last attempt: {last}" if last else "no TSA was asked"
         words = f"evidence not timestamped: no token ({why}); run `citearchive timestamp`"
         return RunStamp(run_id, "untimestamped", "no-token", words)
-    rebuilt = build_manifest(archive, run_id)
-    stored = stored_manifest(archive, run_id)
     results = []
     for url, name in tokens:
         path = archive.warc_dir / name

@@ -5,12 +5,14 @@ project's own one-line errors) and the manifest's footnotes round-trip."""
 from __future__ import annotations
 
 import zlib
+from datetime import date
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from citearchive.errors import CommentaryError, ManifestError
+from citearchive.sources.citation_parse import find_dates, parse_citation
 from citearchive.sources.commentary import parse_commentary
 from citearchive.sources.manifest import parse_manifest
 from citearchive.warc.integrity import scan_warc
@@ -82,3 +84,31 @@ def test_any_bytes_scan_without_crashing(tmp_path_factory: object, parts: list[b
         assert scan.ok and scan.records == len(parts)
     for d in scan.damages:
         assert 0 <= d.offset <= len(data) and "\n" not in d.problem
+
+
+CITATION_BITS = st.sampled_from([
+    "«Заявление МИД»", "「停戦協議」", '"Talks"', "Reuters, ", "ТАСС, ", "2025年8月15日",
+    "15 августа 2025 г.", "August 15, 2025", "15.08.2025", "(accessed 1 May 2025)",
+    "（2025年9月1日閲覧）", "https://example.org/a?b=1", " ", ", ", ". ", "<i>", "</i>", "[",
+    "]", "**", "31 февраля 2025", "2025-13-40",
+])  # fmt: skip
+
+
+@FAST
+@given(st.one_of(st.text(max_size=300), st.lists(CITATION_BITS, max_size=20).map("".join)))
+def test_any_footnote_text_parses_to_a_citation(text: str) -> None:
+    c = parse_citation(text)
+    for value in (c.title, c.publisher):
+        assert value is None or (value.strip() and "\n" not in value)
+    for value in (c.published, c.accessed):
+        assert value is None or is_iso_date(value)
+    assert all(u.startswith(("http://", "https://")) and not any(ch.isspace() for ch in u)
+               for u in c.urls)  # fmt: skip
+    for d in find_dates(text):
+        assert 0 <= d.start < d.end <= len(text) and is_iso_date(d.iso)
+
+
+def is_iso_date(value: str) -> bool:
+    """A real calendar date at year, month or day precision: 2025, 2025-02, 2025-02-28."""
+    padded = value + "-01-01"[len(value) - 4 :] if len(value) in (4, 7) else value
+    return date.fromisoformat(padded) is not None

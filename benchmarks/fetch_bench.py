@@ -70,8 +70,11 @@ def _serve_forever(pages: list[tuple[str, bytes]], ports: Any) -> None:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            i = int(self.path.rsplit("/", 1)[-1])
-            body = pages[i % len(pages)][1]
+            last = self.path.rsplit("/", 1)[-1]
+            if not last.isdigit():  # what a page links to (fonts, images): not served
+                self.send_error(404)
+                return
+            body = pages[int(last) % len(pages)][1]
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(body)))
@@ -98,9 +101,13 @@ def serve(pages: list[tuple[str, bytes]]) -> tuple[Any, int]:
 
 
 def manifest_text(
-    n: int, port: int, pages: list[tuple[str, bytes]], hosts: list[str] = HOSTS
+    n: int,
+    port: int,
+    pages: list[tuple[str, bytes]],
+    hosts: list[str] = HOSTS,
+    settings: str = "",
 ) -> str:
-    lines = ['[[document]]\nid = "bench"\ntitle = "bench"\n']
+    lines = [f'{settings}[[document]]\nid = "bench"\ntitle = "bench"\n']
     for i in range(n):
         host = hosts[i % len(hosts)]
         lines.append(
@@ -147,7 +154,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_default(n: int) -> None:
+def run_default(n: int, browser_auto: bool = False) -> None:
     """Issue 11's configuration: defaults, 50 hosts, a separate ``citearchive fetch``."""
     import trafilatura
 
@@ -160,7 +167,10 @@ def run_default(n: int) -> None:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as tmp:
         sources = Path(tmp) / "sources.toml"
-        sources.write_text(manifest_text(n, port, pages, HOSTS_50), encoding="utf-8")
+        # the HTTP path only: a corpus page that looks like a JavaScript shell would also be
+        # captured in Chromium (browser_auto), whose cost benchmarks/browser_bench.py measures
+        auto = "" if browser_auto else "[settings]\nbrowser_auto = false\n\n"
+        sources.write_text(manifest_text(n, port, pages, HOSTS_50, auto), encoding="utf-8")
         archive = str(Path(tmp) / "archive")
         cmd = [sys.executable, "-m", "citearchive", "fetch", "-s", str(sources), "-a", archive,
                "--no-progress", "--json"]  # fmt: skip
@@ -208,11 +218,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--pages", type=int, default=1000)
     ap.add_argument("--only", choices=["default", "friendly"])
+    ap.add_argument(
+        "--browser-auto",
+        action="store_true",
+        help="let JavaScript shells among the pages get a browser capture too",
+    )
     args = ap.parse_args()
     if not CORPUS.is_dir():
         sys.exit(f"corpus not found at {CORPUS}")
     if args.only != "friendly":
-        run_default(args.pages)
+        run_default(args.pages, args.browser_auto)
     if args.only != "default":
         run_friendly(args.pages)
 

@@ -46,11 +46,13 @@ _NOSCRIPT = re.compile(rb"<noscript\b[^>]*>(.*?)</noscript>", re.IGNORECASE | re
 
 def js_shell_reason(html: bytes, text: str | None) -> str | None:
     """Why ``html`` (with ``text`` extracted from it) looks like a JavaScript shell, or None."""
+    words = len((text or "").strip())
+    if words >= MIN_TEXT * 5:  # no rule below fires: skip scanning the markup (most pages)
+        return None
     head = html[:SCAN_BYTES]
     scripts = len(_SCRIPT.findall(head))
     if not scripts:
         return None
-    words = len((text or "").strip())
     if _EMPTY_ROOT.search(head) and words < MIN_TEXT * 5:
         return "an empty app root for a script to fill"
     notice = _notice(head, text)

@@ -18,6 +18,8 @@ them dies, even during their own start-up (the parent's pid is recorded before t
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import queue
@@ -91,6 +93,39 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+MMAP_THRESHOLD = 256 * 1024  # larger blocks are mapped alone, and unmapped when freed
+
+
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim, libc.mallopt  # noqa: B018 - glibc only
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+_LIBC = _libc()
+
+
+def tune_malloc() -> None:
+    """In a worker: a fixed mmap threshold, so the big blocks of a large page's parse go
+    back to the system when freed (glibc raises the threshold as large blocks are freed,
+    and then keeps them in the heap), and a low trim threshold."""
+    if _LIBC is not None:
+        _LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+        _LIBC.mallopt(M_TRIM_THRESHOLD, MMAP_THRESHOLD)
+
+
+def release_memory() -> None:
+    """Give the heap freed by the last job back to the system (glibc's ``malloc_trim``):
+    parsing a large page leaves a worker's heap at its high-water mark otherwise, and two
+    workers that each keep ~80 MB they no longer use are most of the process tree."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 def _worker_main(
     conn: Connection,
     parent: int,
@@ -101,6 +136,7 @@ def _worker_main(
     end (a process that ran out of memory is not trusted with the next job)."""
     exit_with_parent(parent)  # first, before anything slow
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    tune_malloc()
     if initializer is not None:
         initializer()
     if memory is not None:  # counted from here: the jobs' growth, not the modules'
@@ -126,6 +162,8 @@ def _worker_main(
             conn.send(result)
         except Exception as exc:  # unpicklable result or exception
             conn.send((False, JobFailed(f"could not send the result back: {exc!r}"[:300])))
+        job = result = None  # type: ignore[assignment]
+        release_memory()
 
 
 class _Worker:

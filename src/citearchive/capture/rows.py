@@ -20,6 +20,7 @@ from ..warc.writer import WarcFile
 from .exchange_records import iso
 from .extract import Extraction
 from .fetch import FetchResult
+from .pool import release_memory
 
 FLUSH_EVERY_ROWS = 50
 FLUSH_EVERY_SECONDS = 1.0
@@ -97,3 +98,4 @@ class RowBatch:
         for row, cid in zip(rows, ids, strict=True):
             row["id"] = cid
         self.last_flush = time.monotonic()
+        release_memory()  # the bodies and texts of the batch are gone: hand the heap back

@@ -29,7 +29,7 @@ from ..warc.httpmeta import format_size
 from .adapters import adapter_for
 from .extract import Extraction, decode_html, detect_language, extract, sniff_kind, text_sha256
 from .memento import strip_replay_banner
-from .pool import JobFailed, LimitedPool
+from .pool import JobFailed, LimitedPool, tune_malloc
 
 ExtractionFailed = JobFailed  # the name callers catch: over a limit, or its worker died
 
@@ -39,6 +39,7 @@ WARM_UP = "warm-up: загрузка модели, モデルを読み込む"
 def extraction_pool(settings: Settings | None = None) -> LimitedPool:
     """A pool with one worker per core, bounded by ``settings``' extraction limits."""
     settings = settings or Settings()
+    tune_malloc()  # this process's and, inherited, its workers' (see pool.tune_malloc)
     init_worker()  # loaded once here, the model is shared by every forked worker
     # The objects alive now are frozen out of the garbage collector, whose passes would
     # otherwise write to (and so copy) every page of them in every forked worker.
@@ -100,8 +101,15 @@ def extract_job(
 def init_worker() -> None:
     """Extraction worker initializer: load the language model before the first page (a
     no-op in a worker forked after the parent loaded it; the pool has already tied the
-    worker's life to its parent's)."""
+    worker's life to its parent's). trafilatura's jusText stoplist (every language's stop
+    words: a tuple, then jusText's lower-cased frozenset of it, ~30 MB, built on the first
+    page that needs jusText) is built here too: built before the fork it is shared, built
+    in each worker it is private to each."""
     detect_language(WARM_UP)
+    from justext.core import define_stoplist
+    from trafilatura import external
+
+    define_stoplist(external.JT_STOPLIST or external.jt_stoplist_init())
 
 
 def pool_shutdown(pool: Executor) -> None:

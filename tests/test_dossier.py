@@ -293,10 +293,14 @@ def test_timestamp_and_screenshot_show_when_the_archive_has_them(
     cap = conn.execute("SELECT id, run_id, warc_filename, url FROM captures "
                        "WHERE source_id = 'fn2' AND error IS NULL").fetchone()  # fmt: skip
     with (root / "warc" / cap[2]).open("ab") as fh:
+        offset = fh.tell()
         writer = WARCWriter(fh, gzip=True)
-        writer.write_record(writer.create_warc_record(
+        shot = writer.create_warc_record(
             "urn:screenshot:" + cap[3], "resource", payload=io.BytesIO(png),
-            warc_content_type="image/png"))  # fmt: skip
+            warc_content_type="image/png")  # fmt: skip
+        writer.write_record(shot)
+        length = fh.tell() - offset
+    record_id = shot.rec_headers.get_header("WARC-Record-ID")
     conn.execute(  # a token row as archive/timestamps.py writes it (a failed TSA first)
         "INSERT INTO timestamps (run_id, tsa_url, error) VALUES (?, 'http://down.test/', 'down')",
         [cap[1]],
@@ -306,15 +310,22 @@ def test_timestamp_and_screenshot_show_when_the_archive_has_them(
         "VALUES (?, 'http://tsa.test/', 'Local test TSA', '2025-08-20T10:00:00Z', 'r.tsr')",
         [cap[1]],
     )
-    conn.execute("UPDATE captures SET screenshot_sha256 = ? WHERE id = ?",
-                 [hashlib.sha256(png).hexdigest(), cap[0]])  # fmt: skip
+    conn.execute("UPDATE captures SET screenshot_sha256 = ?, screenshot_warc_offset = ?, "
+                 "screenshot_warc_length = ?, screenshot_record_id = ? WHERE id = ?",
+                 [hashlib.sha256(png).hexdigest(), offset, length, record_id, cap[0]])  # fmt: skip
     conn.commit()
-    conn.close()
     export_dossier(root, tmp_path / "out", lang="en")
     page = (tmp_path / "out" / "example.html").read_text(encoding="utf-8")
     assert "2025-08-20T10:00:00Z · by Local test TSA" in page
     assert f'<img src="screenshots/{cap[0]}.png"' in page
     assert (tmp_path / "out" / "screenshots" / f"{cap[0]}.png").read_bytes() == png
+    # a screenshot whose bytes are not what the row says is not shown
+    conn.execute("UPDATE captures SET screenshot_sha256 = ? WHERE id = ?", ["0" * 64, cap[0]])
+    conn.commit()
+    conn.close()
+    export_dossier(root, tmp_path / "out2", lang="en")
+    page = (tmp_path / "out2" / "example.html").read_text(encoding="utf-8")
+    assert f'<img src="screenshots/{cap[0]}.png"' not in page
 
 
 # --- the command ----------------------------------------------------------------------------

@@ -12,9 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
 
-from warcio.archiveiterator import ArchiveIterator
-
 from ..archive.views import FINISHED
+from ..warc.record import RecordError, Wanted, read_record
 
 
 class Reader(Protocol):
@@ -50,23 +49,28 @@ def optional_timestamp(conn: Reader, capture: sqlite3.Row) -> dict[str, Any] | N
 def optional_screenshot(
     conn: Reader, capture: sqlite3.Row, warc_dir: Path | None
 ) -> dict[str, Any] | None:
-    """The capture's screenshot (PNG bytes and SHA-256) when captures have a
-    ``screenshot_sha256`` column: the resource record in the capture's WARC file whose
-    payload has that digest."""
-    if "screenshot_sha256" not in capture.keys():  # noqa: SIM118 (a Row)
+    """The capture's screenshot (PNG bytes and SHA-256) when it has one: the ``resource``
+    record at the row's ``screenshot_warc_offset``/``_length``, checked to be the record
+    ``screenshot_record_id`` names and to hash to ``screenshot_sha256`` (else no screenshot
+    is shown: the dossier never shows a picture the archive does not vouch for)."""
+    keys = capture.keys()
+    if "screenshot_sha256" not in keys or "screenshot_warc_offset" not in keys:
         return None
-    if not capture["screenshot_sha256"]:
+    sha, offset = capture["screenshot_sha256"], capture["screenshot_warc_offset"]
+    length, record_id = capture["screenshot_warc_length"], capture["screenshot_record_id"]
+    if not sha or offset is None or not length or warc_dir is None:
         return None
-    if warc_dir is None or not capture["warc_filename"]:
+    if not capture["warc_filename"]:
         return None
-    path = warc_dir / capture["warc_filename"]
-    if not path.is_file():
+    path = warc_dir / Path(capture["warc_filename"]).name
+    try:
+        with path.open("rb") as fh:
+            facts = read_record(fh, offset, length, Wanted("resource", record_id, keep_body=True))
+    except (OSError, RecordError):
         return None
-    with path.open("rb") as fh:
-        for record in ArchiveIterator(fh):
-            if record.rec_type != "resource":
-                continue
-            body = record.content_stream().read()
-            if hashlib.sha256(body).hexdigest() == capture["screenshot_sha256"]:
-                return {"sha256": capture["screenshot_sha256"], "png": body}
-    return None
+    body = facts.body
+    if facts.wrong_record or facts.problem or body is None:
+        return None
+    if hashlib.sha256(body).hexdigest() != sha:
+        return None
+    return {"sha256": sha, "png": body}

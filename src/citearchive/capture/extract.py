@@ -54,7 +54,7 @@ __all__ = [
     "text_sha256",
 ]
 
-LANGUAGE_SAMPLE_CHARS = 2000  # language is judged on the start of the text
+LANGUAGE_SAMPLE_CHARS = 1000  # language is judged on the start of the text
 LANGUAGE_MIN_LETTERS = 20  # fewer letters than this: no language
 LANGUAGE_MIN_PROBABILITY = 0.5  # below this langid is guessing: no language
 HEAD_SCAN_CHARS = 256 * 1024  # where <head> is looked for when it never ends

@@ -156,12 +156,10 @@ class Page:
                     "Runtime.evaluate", {"expression": TWO_FRAMES, "awaitPromise": True}
                 )
         await self._idle()
-        await self.call("Runtime.evaluate", {"expression": "window.scrollTo(0, 0)"})
-        self.stage = "taking the screenshot"
-        await self._screenshot(out)
-        self.stage = "reading the DOM"
-        dom = await self.call(
-            "Runtime.evaluate", {"expression": DOM_EXPRESSION, "returnByValue": True}
+        self.stage = "reading the DOM and taking the screenshot"
+        dom, _ = await asyncio.gather(  # the DOM is read while the screenshot is encoded
+            self.call("Runtime.evaluate", {"expression": DOM_EXPRESSION, "returnByValue": True}),
+            self._screenshot(out),
         )
         value = dom.get("result", {}).get("value")
         out.dom = value if isinstance(value, str) else None
@@ -198,21 +196,24 @@ class Page:
                     await self._until(self.activity)
 
     async def _screenshot(self, out: BrowserCapture) -> None:
-        metrics = await self.call("Page.getLayoutMetrics")
+        """The full page as PNG: the viewport is made as tall as the page (at most
+        screenshot_max_height), then shot; cheaper than shooting beyond the viewport."""
+        top = self.call("Runtime.evaluate", {"expression": "window.scrollTo(0, 0)"})
+        replies = await asyncio.gather(top, self.call("Page.getLayoutMetrics"))
+        metrics: dict[str, Any] = replies[1]
         content = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
         width = VIEWPORT[0]
         height = min(
             max(1, math.ceil(content.get("height", VIEWPORT[1]))),
             self.settings.screenshot_max_height,
         )
+        await self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
         shot = await self.call(
             "Page.captureScreenshot",
-            {
-                "format": "png",
-                "optimizeForSpeed": True,  # fast zlib level: ~2x faster, ~20% larger
-                "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-            },
+            {"format": "png", "optimizeForSpeed": True},  # fast zlib: ~2x faster, ~20% larger
         )
         png = base64.b64decode(shot["data"])
         out.screenshot = png

@@ -148,6 +148,12 @@ class BrowserPool:
             out.document = page.document()
             if out.document is not None:
                 out.final_url = out.document.url
+            if page.recorder.leaked:
+                _refuse_leak(out, page.recorder.leaked)
+            refused = [b for b in out.blocked if b.endswith(f"(connected): {url}")]
+            if out.document is None and refused:  # the page's own server: a refused address
+                out.error = (out.error + "; " if out.error else "") + f"refused, {refused[0]}"
+                out.error_kind = "network"
             if out.error is None:
                 _judge_document(out)
             return out
@@ -261,6 +267,17 @@ class BrowserPool:
         """Quit the browser (killed if it does not quit), the spare page with it."""
         if self._conn is not None:
             await self._drop(self._conn)
+
+
+def _refuse_leak(out: BrowserCapture, leaked: list[str]) -> None:
+    """The page received a response from an address it may not reach (the name pointed
+    elsewhere when it was checked): that response is not recorded, and since the page may
+    show it, neither its screenshot nor its DOM is kept; the capture fails."""
+    out.screenshot = out.screenshot_size = out.dom = None
+    why = f"refused: {leaked[0]}" + (f" (and {len(leaked) - 1} more)" if len(leaked) > 1 else "")
+    why += "; the screenshot and DOM are not kept"
+    out.error = f"{out.error}; {why}" if out.error else why
+    out.error_kind = out.error_kind or "network"
 
 
 def _judge_document(out: BrowserCapture) -> None:

@@ -37,22 +37,32 @@ POLICY_SCRIPT = """(() => {
     try { Object.defineProperty(window, name, {value: undefined}); } catch (e) {}
   }
 })();"""
+# A dedicated worker's global, before the worker's first line runs (the page's script does
+# not run in workers).
+WORKER_POLICY = """for (const name of ['WebSocket', 'WebTransport']) {
+  try { Object.defineProperty(self, name, {value: undefined}); } catch (e) {}
+}"""
+# Permission names as the Permissions API spells them (Browser.setPermission rejects others).
 DENIED_PERMISSIONS = (
     "geolocation",
     "notifications",
-    "audioCapture",
-    "videoCapture",
+    "camera",
+    "microphone",
     "midi",
-    "midiSysex",
-    "clipboardReadWrite",
-    "sensors",
-    "idleDetection",
-    "backgroundSync",
-    "durableStorage",
-    "displayCapture",
-    "localFonts",
-    "windowManagement",
-    "storageAccess",
+    "clipboard-read",
+    "clipboard-write",
+    "accelerometer",
+    "gyroscope",
+    "magnetometer",
+    "idle-detection",
+    "background-sync",
+    "persistent-storage",
+    "display-capture",
+    "local-fonts",
+    "window-management",
+    "storage-access",
+    "screen-wake-lock",
+    "local-network-access",
 )
 SCROLL_DOWN = "window.scrollTo(0, document.documentElement.scrollHeight)"
 # Resolves once two frames have been drawn: lazy content the scroll brought into view has
@@ -249,7 +259,15 @@ class Page:
             self.recorder.blocked.append(f"{kind}: {params.get('targetInfo', {}).get('url')}")
             return
         with contextlib.suppress(BrowserError):
-            await self.recorder.attach(child)
+            await self.recorder.attach(child, worker=kind == "worker")
+            if kind == "worker":  # paused before its first line: no channel past Fetch
+                await self.conn.call("Runtime.evaluate", {"expression": WORKER_POLICY},
+                                     session=child)  # fmt: skip
+            else:  # a frame in a process of its own: the page's policy script too
+                await self.conn.call("Page.enable", session=child)
+                await self.conn.call("Page.addScriptToEvaluateOnNewDocument",
+                                     {"source": POLICY_SCRIPT, "runImmediately": True},
+                                     session=child)  # fmt: skip
             await self.conn.call(
                 "Target.setAutoAttach",
                 {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True},
@@ -258,8 +276,9 @@ class Page:
             await self.conn.call("Runtime.runIfWaitingForDebugger", session=child)
 
     def document(self) -> Exchange | None:
-        index = self.recorder.documents.get(self.target or "")
-        return self.recorder.exchanges[index] if index is not None else None
+        """The main frame's last document, if it was recorded (not from a refused address)."""
+        doc = self.recorder.documents.get(self.target or "")
+        return doc if any(ex is doc for ex in self.recorder.exchanges) else None
 
     async def close(self, pages: dict[str, PageRecorder]) -> None:
         if self.session is not None:

@@ -114,6 +114,9 @@ class PageRecorder:
             if not worker or self.conn.closed:
                 raise
         await self.conn.call("Network.enable", session=session)
+        # Every response comes over a connection, so its address space is reported (a
+        # response from the HTTP cache would have none to check, and wait SPACE_WAIT).
+        await self.conn.call("Network.setCacheDisabled", {"cacheDisabled": True}, session=session)
 
     def _event(self, session: str, method: str, params: dict[str, Any]) -> None:
         if method == "Fetch.requestPaused":

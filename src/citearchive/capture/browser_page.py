@@ -64,10 +64,12 @@ DENIED_PERMISSIONS = (
     "screen-wake-lock",
     "local-network-access",
 )
-SCROLL_DOWN = "window.scrollTo(0, document.documentElement.scrollHeight)"
-# Resolves once two frames have been drawn: lazy content the scroll brought into view has
-# had its intersection checked and its requests started.
-TWO_FRAMES = "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(0))))"
+# Scrolls to the bottom (lazy content), and resolves once two frames have been drawn after:
+# what the scroll brought into view has had its intersection checked, its requests started.
+SCROLL_DOWN = (
+    "(window.scrollTo(0, document.documentElement.scrollHeight),"
+    " new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(0)))))"
+)
 DOM_EXPRESSION = (
     "(document.doctype ? new XMLSerializer().serializeToString(document.doctype) + '\\n' : '')"
     " + document.documentElement.outerHTML"
@@ -159,11 +161,10 @@ class Page:
             return
         await self._until(self.loaded)
         self.stage = "scrolling, and waiting for the network to go quiet"
-        await self.call("Runtime.evaluate", {"expression": SCROLL_DOWN})  # lazy content
         with contextlib.suppress(BrowserError, TimeoutError):  # a page that navigated away
             async with asyncio.timeout(FRAMES_WAIT):
                 await self.call(
-                    "Runtime.evaluate", {"expression": TWO_FRAMES, "awaitPromise": True}
+                    "Runtime.evaluate", {"expression": SCROLL_DOWN, "awaitPromise": True}
                 )
         await self._idle()
         self.stage = "reading the DOM and taking the screenshot"

@@ -436,6 +436,9 @@ def test_telegram_embed_is_captured_in_the_browser(
 
         monkeypatch.setattr(browser_module, "host_classes", public)
         monkeypatch.setattr(browser_recorder, "host_classes", public)
+        # ... and the address Chromium connects to counts as public too (t.me's, here).
+        monkeypatch.setattr(browser_recorder, "SPACES", {})
+        monkeypatch.setattr(browser_recorder, "address_class", lambda ip: "public")
         manifest = parse_manifest(
             '[[document]]\nid = "d"\ntitle = "T"\n\n[[source]]\nid = "tg"\nfootnotes = [1]\n'
             'url = "https://t.me/systemasystema/63"\nlanguage = "ru"\n'

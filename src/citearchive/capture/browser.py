@@ -60,7 +60,10 @@ CHROMIUM_FLAGS = [
     "--password-store=basic",
     "--use-mock-keychain",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+    # Spare renderers and the omnibox popups' WebUI renderers are made per profile, so per
+    # capture context: three extra renderer processes a page, half the CPU of a capture.
+    "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,"
+    "SpareRendererForSitePerProcess,WebUIOmniboxPopup,WebUIOmniboxAimPopup",
     "--lang=en-US",
 ]
 CLEANUP_GRACE = 5.0  # seconds to close a page's context before the browser counts as hung
@@ -111,6 +114,7 @@ class BrowserPool:
         self._conn: Connection | None = None
         self._profile: tempfile.TemporaryDirectory[str] | None = None
         self._pages: dict[str, PageRecorder] = {}  # browser context id -> its page's recorder
+        self._spare: tuple[Page, asyncio.Task[None]] | None = None  # opened ahead, unused
         self.user_agent: str | None = None
         self.launches = 0  # Chromium processes started: 1 + restarts after crashes and hangs
 
@@ -126,13 +130,12 @@ class BrowserPool:
             out.user_agent = self.user_agent
             host = urlsplit(url).hostname or ""
             allowed = {"public"} | await host_classes(host)
-            recorder = PageRecorder(
-                conn, allowed, self.settings.browser_max_resources, self.settings.browser_max_bytes
-            )
-            page = Page(conn, recorder, self.settings, out)
+            page, opening = self._take_page(conn)
+            page.recorder.allowed = allowed
             try:
                 async with asyncio.timeout(self.settings.browser_deadline):
-                    await page.run(url, self._pages)
+                    await self._opened(page, opening)
+                    await page.load(url, out)
             except TimeoutError:
                 limit = self.settings.browser_deadline
                 out.error = f"deadline: the page was not captured within {limit:g} s ({page.stage})"
@@ -140,14 +143,52 @@ class BrowserPool:
             except BrowserError as exc:
                 out.error, out.error_kind = f"browser error: {exc}", "browser"
             await self._clean_up(page, out)
-            out.exchanges = recorder.finish()
-            out.blocked = recorder.blocked
+            out.exchanges = page.recorder.finish()
+            out.blocked = page.recorder.blocked
             out.document = page.document()
             if out.document is not None:
                 out.final_url = out.document.url
+            if page.recorder.leaked:
+                _refuse_leak(out, page.recorder.leaked)
+            refused = [b for b in out.blocked if b.endswith(f"(connected): {url}")]
+            if out.document is None and refused:  # the page's own server: a refused address
+                out.error = (out.error + "; " if out.error else "") + f"refused, {refused[0]}"
+                out.error_kind = "network"
             if out.error is None:
                 _judge_document(out)
             return out
+
+    def _new_page(self, conn: Connection) -> Page:
+        settings = self.settings
+        recorder = PageRecorder(
+            conn, {"public"}, settings.browser_max_resources, settings.browser_max_bytes
+        )
+        return Page(conn, recorder, settings)
+
+    def _take_page(self, conn: Connection) -> tuple[Page, asyncio.Task[None] | None]:
+        """A fresh page for a capture: the spare opened ahead of time (with the task still
+        opening it, if it has not finished), and a new spare started for the next capture.
+        A spare is a context no page has been loaded in: nothing of another capture's."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0].conn is not conn:
+            spare[1].cancel()  # opened in a browser that has since been replaced
+            spare = None
+        page, opening = spare if spare is not None else (self._new_page(conn), None)
+        next_page = self._new_page(conn)
+        self._spare = (next_page, asyncio.create_task(self._open_spare(next_page)))
+        return page, opening
+
+    async def _open_spare(self, page: Page) -> None:
+        with contextlib.suppress(BrowserError):  # its capture opens a page of its own
+            await page.open(self._pages)
+
+    async def _opened(self, page: Page, opening: asyncio.Task[None] | None) -> None:
+        """Wait for the spare being opened; open the page here when there was none (or the
+        spare could not be opened)."""
+        if opening is not None:
+            await opening
+        if not page.opened:
+            await page.open(self._pages)
 
     async def _clean_up(self, page: Page, out: BrowserCapture) -> None:
         """Close the page's context; a browser that cannot do so in time is killed."""
@@ -213,6 +254,9 @@ class BrowserPool:
     async def _drop(self, conn: Connection) -> None:
         if self._conn is conn:
             self._conn = None
+        if self._spare is not None and self._spare[0].conn is conn:
+            self._spare[1].cancel()
+            self._spare = None
         await conn.close(grace=2)
         if self._profile is not None:
             with contextlib.suppress(OSError):
@@ -220,9 +264,20 @@ class BrowserPool:
             self._profile = None
 
     async def close(self) -> None:
-        """Quit the browser (killed if it does not quit)."""
+        """Quit the browser (killed if it does not quit), the spare page with it."""
         if self._conn is not None:
             await self._drop(self._conn)
+
+
+def _refuse_leak(out: BrowserCapture, leaked: list[str]) -> None:
+    """The page received a response from an address it may not reach (the name pointed
+    elsewhere when it was checked): that response is not recorded, and since the page may
+    show it, neither its screenshot nor its DOM is kept; the capture fails."""
+    out.screenshot = out.screenshot_size = out.dom = None
+    why = f"refused: {leaked[0]}" + (f" (and {len(leaked) - 1} more)" if len(leaked) > 1 else "")
+    why += "; the screenshot and DOM are not kept"
+    out.error = f"{out.error}; {why}" if out.error else why
+    out.error_kind = out.error_kind or "network"
 
 
 def _judge_document(out: BrowserCapture) -> None:

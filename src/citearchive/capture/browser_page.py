@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 VIEWPORT = (1280, 900)
 QUIET = 0.25  # seconds without a request in flight that count as "network idle"
+FRAMES_WAIT = 0.5  # seconds, at most, for two frames to be drawn after the scroll
 POLICY_SCRIPT = """(() => {
   try { Object.defineProperty(Navigator.prototype, 'serviceWorker', {get: () => undefined}); }
   catch (e) {}
@@ -36,24 +37,39 @@ POLICY_SCRIPT = """(() => {
     try { Object.defineProperty(window, name, {value: undefined}); } catch (e) {}
   }
 })();"""
+# A dedicated worker's global, before the worker's first line runs (the page's script does
+# not run in workers).
+WORKER_POLICY = """for (const name of ['WebSocket', 'WebTransport']) {
+  try { Object.defineProperty(self, name, {value: undefined}); } catch (e) {}
+}"""
+# Permission names as the Permissions API spells them (Browser.setPermission rejects others).
 DENIED_PERMISSIONS = (
     "geolocation",
     "notifications",
-    "audioCapture",
-    "videoCapture",
+    "camera",
+    "microphone",
     "midi",
-    "midiSysex",
-    "clipboardReadWrite",
-    "sensors",
-    "idleDetection",
-    "backgroundSync",
-    "durableStorage",
-    "displayCapture",
-    "localFonts",
-    "windowManagement",
-    "storageAccess",
+    "clipboard-read",
+    "clipboard-write",
+    "accelerometer",
+    "gyroscope",
+    "magnetometer",
+    "idle-detection",
+    "background-sync",
+    "persistent-storage",
+    "display-capture",
+    "local-fonts",
+    "window-management",
+    "storage-access",
+    "screen-wake-lock",
+    "local-network-access",
 )
-SCROLL_DOWN = "window.scrollTo(0, document.documentElement.scrollHeight)"
+# Scrolls to the bottom (lazy content), and resolves once two frames have been drawn after:
+# what the scroll brought into view has had its intersection checked, its requests started.
+SCROLL_DOWN = (
+    "(window.scrollTo(0, document.documentElement.scrollHeight),"
+    " new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(0)))))"
+)
 DOM_EXPRESSION = (
     "(document.doctype ? new XMLSerializer().serializeToString(document.doctype) + '\\n' : '')"
     " + document.documentElement.outerHTML"
@@ -61,17 +77,23 @@ DOM_EXPRESSION = (
 
 
 class Page:
-    """One capture's context, page and the steps of loading it."""
+    """One capture's context, page and the steps of loading it.
 
-    def __init__(
-        self, conn: Connection, recorder: PageRecorder, settings: Settings, out: BrowserCapture
-    ) -> None:
-        self.conn, self.recorder, self.settings, self.out = conn, recorder, settings, out
+    :meth:`open` makes the fresh context and its blank page with the policy and the recording
+    in place (the pool may do so ahead of time, while other pages load); :meth:`load` then
+    takes the page to its URL, records it and fills ``out``.
+    """
+
+    def __init__(self, conn: Connection, recorder: PageRecorder, settings: Settings) -> None:
+        self.conn, self.recorder, self.settings = conn, recorder, settings
+        self.out: BrowserCapture | None = None
         self.context: str | None = None
         self.target: str | None = None
         self.session: str | None = None
-        self.stage = "starting"
+        self.opened = False
+        self.stage = "opening a fresh browser context"
         self.loaded = asyncio.Event()
+        self.activity = asyncio.Event()  # set by every request that starts or ends
         self.inflight: set[str] = set()
         self.last_activity = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -79,24 +101,29 @@ class Page:
     async def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return await self.conn.call(method, params, session=self.session)
 
-    async def run(self, url: str, pages: dict[str, PageRecorder]) -> None:
+    async def open(self, pages: dict[str, PageRecorder]) -> None:
+        """Create the context and its blank page, with the policy and recording in place."""
         conn = self.conn
+        if self.context is not None:  # an earlier attempt got part of the way
+            await self.close(pages)
+            self.context = self.target = self.session = None
         created = await conn.call("Target.createBrowserContext", {"disposeOnDetach": True})
         self.context = created["browserContextId"]
         pages[self.context] = self.recorder
         await conn.call(
             "Browser.setDownloadBehavior", {"behavior": "deny", "browserContextId": self.context}
         )
-        for name in DENIED_PERMISSIONS:
-            with contextlib.suppress(BrowserError):  # names this Chromium does not know
-                await conn.call(
-                    "Browser.setPermission",
-                    {
-                        "permission": {"name": name},
-                        "setting": "denied",
-                        "browserContextId": self.context,
-                    },
-                )
+        context = self.context
+        denials = [
+            conn.call(
+                "Browser.setPermission",
+                {"permission": {"name": n}, "setting": "denied", "browserContextId": context},
+            )
+            for n in DENIED_PERMISSIONS
+        ]
+        for result in await asyncio.gather(*denials, return_exceptions=True):
+            if isinstance(result, BaseException) and not isinstance(result, BrowserError):
+                raise result  # (a BrowserError: a name this Chromium does not know)
         target = await conn.call(
             "Target.createTarget", {"url": "about:blank", "browserContextId": self.context}
         )
@@ -107,38 +134,47 @@ class Page:
         self.session = attached["sessionId"]
         conn.on(self.session, self._event)
         await self.recorder.attach(self.session)
-        await self.call("Page.enable")
-        await self.call("Page.addScriptToEvaluateOnNewDocument", {"source": POLICY_SCRIPT})
-        await self.call("Network.setBypassServiceWorker", {"bypass": True})
         width, height = VIEWPORT
-        await self.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        await asyncio.gather(  # sent at once; the page answers them in order
+            self.call("Page.enable"),
+            self.call("Page.addScriptToEvaluateOnNewDocument", {"source": POLICY_SCRIPT}),
+            self.call("Network.setBypassServiceWorker", {"bypass": True}),
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            ),
+            self.call(
+                "Target.setAutoAttach",
+                {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True},
+            ),
         )
-        await self.call(
-            "Target.setAutoAttach",
-            {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True},
-        )
+        self.opened = True
+
+    async def load(self, url: str, out: BrowserCapture) -> None:
+        """Navigate to ``url`` and take what the capture keeps (into ``out``)."""
+        self.out = out
         self.stage = "loading"
         navigated = await self.call("Page.navigate", {"url": url})
         if navigated.get("errorText"):
-            self.out.error = f"the browser could not load the page: {navigated['errorText']}"
-            self.out.error_kind = "network"
+            out.error = f"the browser could not load the page: {navigated['errorText']}"
+            out.error_kind = "network"
             return
         await self._until(self.loaded)
         self.stage = "scrolling, and waiting for the network to go quiet"
-        await self.call("Runtime.evaluate", {"expression": SCROLL_DOWN})  # lazy content
-        self.last_activity = time.monotonic()  # give what the scroll starts time to start
+        with contextlib.suppress(BrowserError, TimeoutError):  # a page that navigated away
+            async with asyncio.timeout(FRAMES_WAIT):
+                await self.call(
+                    "Runtime.evaluate", {"expression": SCROLL_DOWN, "awaitPromise": True}
+                )
+        await self._full_height()
         await self._idle()
-        await self.call("Runtime.evaluate", {"expression": "window.scrollTo(0, 0)"})
-        self.stage = "taking the screenshot"
-        await self._screenshot()
-        self.stage = "reading the DOM"
-        dom = await self.call(
-            "Runtime.evaluate", {"expression": DOM_EXPRESSION, "returnByValue": True}
+        self.stage = "reading the DOM and taking the screenshot"
+        dom, _ = await asyncio.gather(  # the DOM is read while the screenshot is encoded
+            self.call("Runtime.evaluate", {"expression": DOM_EXPRESSION, "returnByValue": True}),
+            self._screenshot(out),
         )
         value = dom.get("result", {}).get("value")
-        self.out.dom = value if isinstance(value, str) else None
+        out.dom = value if isinstance(value, str) else None
 
     async def _until(self, event: asyncio.Event) -> None:
         """Wait for ``event``; BrowserError if the browser dies first."""
@@ -152,35 +188,52 @@ class Page:
             raise BrowserError("the browser died while the page was loading")
 
     async def _idle(self) -> None:
-        """Until no request has been in flight for QUIET seconds (at most browser_idle_wait)."""
-        until = time.monotonic() + self.settings.browser_idle_wait
-        while time.monotonic() < until:
-            if self.conn.closed:
-                raise BrowserError("the browser died while the page was loading")
-            if not self.inflight and time.monotonic() - self.last_activity >= QUIET:
-                return
-            await asyncio.sleep(0.05)
+        """Until no request has been in flight for QUIET seconds, at most browser_idle_wait.
 
-    async def _screenshot(self) -> None:
-        metrics = await self.call("Page.getLayoutMetrics")
+        Driven by the page's network events: the quiet window counts from the last request
+        that started or ended (the load's own, or those the scroll started, which have been
+        sent by the time two frames were drawn after it)."""
+        until = time.monotonic() + self.settings.browser_idle_wait
+        while True:
+            now = time.monotonic()
+            quiet_for = now - self.last_activity
+            if not self.inflight and quiet_for >= QUIET:
+                return
+            wait = until - now if self.inflight else min(until - now, QUIET - quiet_for)
+            if wait <= 0:
+                return  # still busy at the bound: go on with what has arrived
+            self.activity.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._until(self.activity)
+
+    async def _full_height(self) -> None:
+        """Back to the top, and the viewport made as tall as the page (at most
+        screenshot_max_height), before the quiet-network wait: what the taller view loads
+        is waited for too, and the screenshot then shoots the viewport (cheaper than
+        shooting beyond it)."""
+        top = self.call("Runtime.evaluate", {"expression": "window.scrollTo(0, 0)"})
+        replies = await asyncio.gather(top, self.call("Page.getLayoutMetrics"))
+        metrics: dict[str, Any] = replies[1]
         content = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
-        width = VIEWPORT[0]
         height = min(
             max(1, math.ceil(content.get("height", VIEWPORT[1]))),
             self.settings.screenshot_max_height,
         )
+        await self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": VIEWPORT[0], "height": height, "deviceScaleFactor": 1, "mobile": False},
+        )
+
+    async def _screenshot(self, out: BrowserCapture) -> None:
+        """The full page (the viewport, made as tall as it) as PNG."""
         shot = await self.call(
             "Page.captureScreenshot",
-            {
-                "format": "png",
-                "optimizeForSpeed": True,  # fast zlib level: ~2x faster, ~20% larger
-                "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-            },
+            {"format": "png", "optimizeForSpeed": True},  # fast zlib: ~2x faster, ~20% larger
         )
         png = base64.b64decode(shot["data"])
-        self.out.screenshot = png
-        self.out.screenshot_size = (
+        out.screenshot = png
+        out.screenshot_size = (
             int.from_bytes(png[16:20], "big"),
             int.from_bytes(png[20:24], "big"),
         )
@@ -190,14 +243,18 @@ class Page:
             self.loaded.set()
         elif method == "Network.requestWillBeSent":
             self.inflight.add(params.get("requestId", ""))
-            self.last_activity = time.monotonic()
+            self._active()
         elif method in ("Network.loadingFinished", "Network.loadingFailed"):
             self.inflight.discard(params.get("requestId", ""))
-            self.last_activity = time.monotonic()
+            self._active()
         elif method == "Target.attachedToTarget":
             task = asyncio.create_task(self._child(params))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _active(self) -> None:
+        self.last_activity = time.monotonic()
+        self.activity.set()
 
     async def _child(self, params: dict[str, Any]) -> None:
         """An iframe or worker of the page: recorded like the page, then let run. Anything
@@ -208,7 +265,15 @@ class Page:
             self.recorder.blocked.append(f"{kind}: {params.get('targetInfo', {}).get('url')}")
             return
         with contextlib.suppress(BrowserError):
-            await self.recorder.attach(child)
+            await self.recorder.attach(child, worker=kind == "worker")
+            if kind == "worker":  # paused before its first line: no channel past Fetch
+                await self.conn.call("Runtime.evaluate", {"expression": WORKER_POLICY},
+                                     session=child)  # fmt: skip
+            else:  # a frame in a process of its own: the page's policy script too
+                await self.conn.call("Page.enable", session=child)
+                await self.conn.call("Page.addScriptToEvaluateOnNewDocument",
+                                     {"source": POLICY_SCRIPT, "runImmediately": True},
+                                     session=child)  # fmt: skip
             await self.conn.call(
                 "Target.setAutoAttach",
                 {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True},
@@ -217,8 +282,9 @@ class Page:
             await self.conn.call("Runtime.runIfWaitingForDebugger", session=child)
 
     def document(self) -> Exchange | None:
-        index = self.recorder.documents.get(self.target or "")
-        return self.recorder.exchanges[index] if index is not None else None
+        """The main frame's last document, if it was recorded (not from a refused address)."""
+        doc = self.recorder.documents.get(self.target or "")
+        return doc if any(ex is doc for ex in self.recorder.exchanges) else None
 
     async def close(self, pages: dict[str, PageRecorder]) -> None:
         if self.session is not None:

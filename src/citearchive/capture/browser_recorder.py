@@ -13,6 +13,14 @@ recorder does it:
   page's byte cap, then the browser is let go on. A response that would start a download
   (``Content-Disposition: attachment``) is refused instead.
 
+The address actually connected to is checked too, since the name may have resolved
+differently for Chromium than for the check above (DNS rebinding): at the response stage,
+before the page sees a byte, by the address space Chromium reports for the connection
+(``Network.responseReceivedExtraInfo``: loopback or local); a response from a refused space
+is failed and not recorded. The exact address (``Network.responseReceived``) arrives only
+once the page has the response: one from a refused address class is not recorded, and the
+capture says so (see :attr:`PageRecorder.leaked`).
+
 What is recorded is what the browser received: the body with any Content-Encoding already
 undone. The response headers say so (``Content-Encoding`` and ``Content-Length`` are kept as
 ``X-Archive-Orig-*``) and so does the record (``WARC-Citearchive-Note``).
@@ -37,6 +45,10 @@ from .network import scope
 WIRE_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
 RESPONSE_NOTE = "body as received by Chromium (CDP Fetch), Content-Encoding undone"
 REQUEST_NOTE = "request as Chromium's page issued it; its network stack adds Host, Cookie"
+# Chromium's address space of a connection -> the address classes it may stand for.
+SPACES = {"Loopback": {"loopback"}, "Local": {"private", "link-local"},
+          "Private": {"private", "link-local"}}  # fmt: skip
+SPACE_WAIT = 2.0  # seconds to wait for the connection's address space at the response stage
 
 
 def address_class(host: str) -> str:
@@ -80,29 +92,51 @@ class PageRecorder:
     requests: int = 0
     received: int = 0
     ips: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # by net id
-    documents: dict[str, int] = field(default_factory=dict)  # frame id -> last doc exchange
+    documents: dict[str, Exchange] = field(default_factory=dict)  # frame id -> last document
     network_ids: list[str | None] = field(default_factory=list)  # one per exchange
+    leaked: list[str] = field(default_factory=list)  # responses the page got from a refused
+    # address (known only afterwards): not recorded; the capture is failed
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _classes: dict[str, set[str]] = field(default_factory=dict)
+    _spaces: dict[str, list[str]] = field(default_factory=dict)  # net id -> spaces not used yet
+    _space_seen: dict[str, asyncio.Event] = field(default_factory=dict)
+    _refused_ids: set[str] = field(default_factory=set)  # net ids not to record
 
-    async def attach(self, session: str) -> None:
-        """Intercept ``session``'s requests at both stages and learn their server addresses."""
+    async def attach(self, session: str, *, worker: bool = False) -> None:
+        """Intercept ``session``'s requests at both stages and learn their server addresses.
+        A dedicated worker has no Fetch domain of its own: its requests are paused in its
+        page's session; its Network events (the addresses) come in its own."""
         self.conn.on(session, lambda method, params: self._event(session, method, params))
         patterns = [{"urlPattern": "*", "requestStage": stage} for stage in ("Request", "Response")]
-        await self.conn.call("Fetch.enable", {"patterns": patterns}, session=session)
+        try:
+            await self.conn.call("Fetch.enable", {"patterns": patterns}, session=session)
+        except BrowserError:
+            if not worker or self.conn.closed:
+                raise
         await self.conn.call("Network.enable", session=session)
+        # Every response comes over a connection, so its address space is reported (a
+        # response from the HTTP cache would have none to check, and wait SPACE_WAIT).
+        await self.conn.call("Network.setCacheDisabled", {"cacheDisabled": True}, session=session)
 
     def _event(self, session: str, method: str, params: dict[str, Any]) -> None:
         if method == "Fetch.requestPaused":
             task = asyncio.create_task(self._paused(session, params))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif method == "Network.responseReceivedExtraInfo":
+            request_id = params.get("requestId", "")
+            self._spaces.setdefault(request_id, []).append(params.get("resourceIPAddressSpace", ""))
+            self._space_seen.setdefault(request_id, asyncio.Event()).set()
         elif method == "Network.responseReceived":
             response = params.get("response", {})
-            self.ips[params.get("requestId", "")] = (
-                response.get("remoteIPAddress"),
-                response.get("protocol"),
-            )
+            request_id, ip = params.get("requestId", ""), response.get("remoteIPAddress")
+            self.ips[request_id] = (ip, response.get("protocol"))
+            kind = address_class(ip) if ip else "public"
+            if kind not in self.allowed:
+                self._refused_ids.add(request_id)
+                url = response.get("url", "")
+                self.blocked.append(f"{kind} address {ip} (connected): {url}")
+                self.leaked.append(f"{url} came from {ip}, a {kind} address")
 
     async def settle(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for the requests being handled (bodies being read),
@@ -175,11 +209,36 @@ class PageRecorder:
                 session=session,
             )
             return
+        refused = await self._space_refusal(params.get("networkId") or "")
+        if refused is not None:  # connected to a refused address: the page gets nothing
+            self.blocked.append(f"{refused} address (connected): {request['url']}")
+            await self.conn.call(
+                "Fetch.failRequest",
+                {"requestId": request_id, "errorReason": "AddressUnreachable"},
+                session=session,
+            )
+            return
         body, truncated = b"", False
         if not 300 <= status < 400:
             body, truncated = await self._body(session, request_id, lowered)
         self._record(params, status, headers, body, truncated)
         await self._go_on(session, request_id)
+
+    async def _space_refusal(self, network_id: str) -> str | None:
+        """The refused address class the response's connection was in (None: not refused,
+        or not known: the exact address is checked when it arrives)."""
+        seen = self._space_seen.setdefault(network_id, asyncio.Event())
+        if not self._spaces.get(network_id):
+            seen.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SPACE_WAIT):
+                    await seen.wait()
+        spaces = self._spaces.get(network_id) or [""]
+        space = spaces.pop(0)  # one per response: a redirect's hops come in order
+        classes = SPACES.get(space, set())
+        if classes and not classes & self.allowed:
+            return "loopback" if space == "Loopback" else "private"
+        return None
 
     async def _body(
         self, session: str, request_id: str, headers: dict[str, str]
@@ -230,7 +289,7 @@ class PageRecorder:
         self.exchanges.append(ex)
         self.network_ids.append(params.get("networkId"))
         if params.get("resourceType") == "Document":
-            self.documents[params.get("frameId", "")] = len(self.exchanges) - 1
+            self.documents[params.get("frameId", "")] = ex
 
     async def _go_on(self, session: str, request_id: str) -> None:
         with contextlib.suppress(BrowserError):
@@ -239,10 +298,16 @@ class PageRecorder:
             )
 
     def finish(self) -> list[Exchange]:
-        """The exchanges, each with the server address and protocol the browser reported."""
+        """The exchanges, each with the server address and protocol the browser reported;
+        none from a refused address."""
+        kept = []
         for ex, network_id in zip(self.exchanges, self.network_ids, strict=True):
+            if (network_id or "") in self._refused_ids:
+                continue
             ip, protocol = self.ips.get(network_id or "", (None, None))
             ex.peer_ip = ip or None
             if protocol and protocol.lower().startswith("http/"):
                 ex.http_version = protocol.upper()
-        return self.exchanges
+            kept.append(ex)
+        self.exchanges = kept
+        return kept

@@ -24,6 +24,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 
 from ..sources.citation_parse import find_dates, month_number
 from .translit import name_matches, name_words
@@ -63,11 +64,16 @@ def normalize(text: str) -> str:
 
 
 def _round(value: float) -> float:
-    """``value`` to 4 significant digits (1.4 million and 140万 compare equal)."""
+    """``value`` to 4 significant digits (1.4 million and 140万 compare equal), halves up.
+
+    Float noise goes first (to 12 significant digits, in decimal): 267.85 million is
+    267849999.99999997 as a float, and must round as 26785万 (exactly 267850000) does.
+    """
     if value == 0 or not math.isfinite(value):
         return 0.0
-    digits = 3 - math.floor(math.log10(abs(value)))
-    return round(value, digits)
+    clean = Decimal(f"{value:.12g}")
+    exponent = math.floor(math.log10(abs(clean))) - 3
+    return float(clean.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP))
 
 
 def _parse_digits(num: str) -> float | None:

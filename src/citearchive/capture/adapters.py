@@ -54,6 +54,13 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path.rstrip("/"), query, ""))
 
 
+def match_key(url: str) -> str | None:
+    """The key a record URL and a source URL are matched on: ``normalize_url`` without the
+    scheme (None: not http/https). import-warc and verify's provenance check share it."""
+    scheme, sep, rest = normalize_url(url).partition("://")
+    return rest if sep and scheme in ("http", "https") else None
+
+
 def _is_tracking(pair: str) -> bool:
     key = pair.split("=", 1)[0].lower()
     return key.startswith("utm_") or key in TRACKING_PARAMS

@@ -60,7 +60,7 @@ from ..warc.reader import (
     scan,
 )
 from ..warc.writer import RecordLocation, WarcFile
-from .adapters import normalize_url
+from .adapters import match_key, normalize_url
 from .extract import Extraction
 from .wacz_check import PackageCheck, check_packages, check_rows
 from .workers import (
@@ -79,12 +79,6 @@ CUT = ("decode", "truncated", "too-large")  # bodies that are not the whole docu
 
 
 # --- matching ---------------------------------------------------------------------------
-
-
-def match_key(url: str) -> str | None:
-    """The key a record URL and a source URL are matched on (None: not http/https)."""
-    scheme, sep, rest = normalize_url(url).partition("://")
-    return rest if sep and scheme in ("http", "https") else None
 
 
 def _iso_seconds(warc_date: str) -> str:

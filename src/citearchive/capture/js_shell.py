@@ -53,10 +53,10 @@ def js_shell_reason(html: bytes, text: str | None) -> str | None:
     scripts = len(_SCRIPT.findall(head))
     if not scripts:
         return None
-    if _EMPTY_ROOT.search(head) and words < MIN_TEXT * 5:
+    if _EMPTY_ROOT.search(head):
         return "an empty app root for a script to fill"
     notice = _notice(head, text)
-    if notice is not None and words < MIN_TEXT * 5:
+    if notice is not None:
         return f"a notice asking for JavaScript ({notice!r})"
     if words < MIN_TEXT:
         return f"almost no text ({words} characters) beside {scripts} script(s)"

@@ -110,9 +110,10 @@ _LIBC = _libc()
 
 
 def tune_malloc() -> None:
-    """In a worker: a fixed mmap threshold, so the big blocks of a large page's parse go
-    back to the system when freed (glibc raises the threshold as large blocks are freed,
-    and then keeps them in the heap), and a low trim threshold."""
+    """A fixed mmap threshold, so the big blocks of a large page's parse go back to the
+    system when freed (glibc raises the threshold as large blocks are freed, and then keeps
+    them in the heap), and a low trim threshold. Set in the process that makes the pool:
+    the workers it forks inherit it."""
     if _LIBC is not None:
         _LIBC.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         _LIBC.mallopt(M_TRIM_THRESHOLD, MMAP_THRESHOLD)
@@ -136,7 +137,6 @@ def _worker_main(
     end (a process that ran out of memory is not trusted with the next job)."""
     exit_with_parent(parent)  # first, before anything slow
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    tune_malloc()
     if initializer is not None:
         initializer()
     if memory is not None:  # counted from here: the jobs' growth, not the modules'

@@ -120,14 +120,8 @@ class Commentary:
     byline: str | None = None  # the author line as printed (affiliation included)
 
     def footnote(self, number: int) -> FootnoteDef | None:
-        """The first definition of footnote ``number``, or None (an index, kept in step with
-        ``footnotes``: a lookup per footnote must not scan them all)."""
-        index: tuple[list[FootnoteDef], int, dict[int, FootnoteDef]] | None
-        index = self.__dict__.get("_index")
-        if index is None or index[0] is not self.footnotes or index[1] != len(self.footnotes):
-            first = {f.number: f for f in reversed(self.footnotes)}
-            index = self.__dict__["_index"] = (self.footnotes, len(self.footnotes), first)
-        return index[2].get(number)
+        """The first definition of footnote ``number``, or None."""
+        return next((f for f in self.footnotes if f.number == number), None)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

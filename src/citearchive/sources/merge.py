@@ -312,8 +312,9 @@ def merge_sources(t: Target, c: Commentary) -> None:
     for k, ns in enumerate(listed):
         for n in dict.fromkeys(ns):
             by_number.setdefault(n, []).append(k)
+    first = {f.number: f for f in reversed(c.footnotes)}  # a lookup per footnote, not a scan
     for n in numbers:
-        f = c.footnote(n)
+        f = first.get(n)
         covering = [mine[k] for k in by_number.get(n, [])]
         if not covering:
             sid = _source_id(t, n, ids)

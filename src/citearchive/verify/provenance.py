@@ -27,8 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urljoin
 
-from ..capture.adapters import adapter_for
-from ..capture.import_warc import match_key
+from ..capture.adapters import adapter_for, match_key
 from ..warc.record import RecordFacts
 
 BROWSER_METHODS = ("browser", "embed")  # "embed": an adapter's extra view, maybe in a browser

@@ -107,6 +107,8 @@ def check_run(archive: Archive, run_id: str, roots: list[x509.Certificate]) -> R
     ).fetchall()
     tokens = [(url, name) for url, name, _ in rows if name]
     stored = stored_manifest(archive, run_id)
+    if not tokens and stored is None:
+        return _no_token(run_id, rows)
     rebuilt = build_manifest(archive, run_id, manifest_version(stored))
     if not tokens:
         if stored is not None and stored != rebuilt:  # no TSA vouches, but the run's own
@@ -114,10 +116,7 @@ def check_run(archive: Archive, run_id: str, roots: list[x509.Certificate]) -> R
                 "evidence changed since capture: the run manifest written when its WARC "
                 f"file closed says otherwise ({first_difference(stored, rebuilt)})"
             ))  # fmt: skip
-        last = next((e for _, _, e in reversed(rows) if e), None)
-        why = f"last attempt: {last}" if last else "no TSA was asked"
-        words = f"evidence not timestamped: no token ({why}); run `citearchive timestamp`"
-        return RunStamp(run_id, "untimestamped", "no-token", words)
+        return _no_token(run_id, rows)
     results = []
     for url, name in tokens:
         path = archive.warc_dir / name
@@ -134,6 +133,13 @@ def check_run(archive: Archive, run_id: str, roots: list[x509.Certificate]) -> R
     first = min(results, key=lambda r: r["time"])
     return RunStamp(run_id, "ok", "timestamped", first["message"], first["tsa"],
                     first["time"], results)  # fmt: skip
+
+
+def _no_token(run_id: str, rows: list[Any]) -> RunStamp:
+    last = next((e for _, _, e in reversed(rows) if e), None)
+    why = f"last attempt: {last}" if last else "no TSA was asked"
+    words = f"evidence not timestamped: no token ({why}); run `citearchive timestamp`"
+    return RunStamp(run_id, "untimestamped", "no-token", words)
 
 
 def timestamp_checks(

@@ -28,7 +28,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from citearchive.capture.browser import BrowserPool
 from citearchive.capture.pipeline import fetch_sources
@@ -190,11 +190,11 @@ def manifest_text(n: int, base: str) -> str:
 
 
 async def browser_only(
-    n: int, base: str, concurrency: int, memory: PeakMemory
+    n: int, base: str, options: dict[str, Any], memory: PeakMemory
 ) -> tuple[float, float, float]:
     """Seconds for ``n`` pages; CPU seconds they took (the whole tree, this process; the
     memory sampler's own not counted)."""
-    settings = resolve_settings({"browser_concurrency": concurrency})
+    settings = resolve_settings(options)
     pool = BrowserPool(settings)
     try:
         await pool.capture(f"{base}/article/0")  # start Chromium outside the timing
@@ -216,26 +216,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=60, help="pages (default 60)")
     parser.add_argument("--concurrency", type=int, default=2, help="browser_concurrency")
+    parser.add_argument("--browser-path", help="the browser to drive (default: the setting's)")
     args = parser.parse_args()
+    options: dict[str, Any] = {"browser_concurrency": args.concurrency}
+    if args.browser_path:
+        options["browser_path"] = args.browser_path
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     PAGES.update((i, article(i)) for i in range(args.n))
     base = f"http://127.0.0.1:{server.server_address[1]}"
     print(f"{args.n} pages of {len(article(0)) // 1000} KB, browser_concurrency "
-          f"{args.concurrency}, {os.cpu_count()} cores, load average "
+          f"{args.concurrency}, {resolve_settings(options).browser_path}, "
+          f"{os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}")  # fmt: skip
 
     with PeakMemory() as memory:
-        elapsed, cpu, own = asyncio.run(browser_only(args.n, base, args.concurrency, memory))
+        elapsed, cpu, own = asyncio.run(browser_only(args.n, base, options, memory))
     print(f"browser capture alone: {args.n / elapsed:.2f} pages/s ({elapsed:.1f} s); "
           f"CPU {cpu / args.n:.2f} s a page (tree: Chromium, and {own / args.n:.2f} s Python; "
           f"{os.cpu_count()} idle cores would allow {os.cpu_count() * args.n / cpu:.1f} pages/s); "
           f"peak tree PSS {memory.peak / 1024:.0f} MB")  # fmt: skip
 
     manifest = parse_manifest(manifest_text(args.n, base))
-    settings = resolve_settings(
-        {"browser": True, "host_delay": 0, "per_host": 8, "browser_concurrency": args.concurrency}
-    )
+    settings = resolve_settings({"browser": True, "host_delay": 0, "per_host": 8, **options})
     with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
         started = time.perf_counter()
         report = fetch_sources(manifest, Path(tmp) / "archive", settings=settings)

@@ -99,3 +99,25 @@ def test_the_quiet_network_wait_outlasts_a_request_in_flight(site: LocalServer) 
     assert late.error is None and late.dom is not None
     assert '<p id="late">"arrived late"</p>' in late.dom
     assert site.url("/late.json") in [e.url for e in late.exchanges]
+
+
+def test_an_idle_browser_is_quit_and_started_again_when_needed(site: LocalServer) -> None:
+    async def scenario() -> tuple[list[BrowserCapture], list[bool], int]:
+        pool = BrowserPool(resolve_settings({"browser_path": str(CHROMIUM)}))
+        pool.idle_quit = 0.3
+        try:
+            first = await pool.capture(site.url("/read.html"))
+            running = [pool._conn is not None]
+            await asyncio.sleep(1.5)  # idle: Chromium is quit
+            running.append(pool._conn is not None)
+            second = await pool.capture(site.url("/read.html"))  # started again
+            running.append(pool._conn is not None)
+            return [first, second], running, pool.launches
+        finally:
+            await pool.close()
+
+    results, running, launches = asyncio.run(scenario())
+    assert [r.error for r in results] == [None, None]
+    assert all(r.dom and "cookie=[]" in r.dom for r in results)
+    assert running == [True, False, True]
+    assert launches == 2

@@ -47,3 +47,18 @@ def test_pages_with_their_text_are_not_shells(html: bytes, text: str) -> None:
 def test_any_input_gives_a_reason_or_none(html: bytes, text: str | None) -> None:
     reason = js_shell_reason(html, text)
     assert reason is None or isinstance(reason, str)
+
+
+def test_cjk_text_counts_twice_against_a_site_wide_notice() -> None:
+    # A short Japanese article under a site-wide "JavaScript is off" banner (as on a corpus
+    # news page) is not a shell; the same banner over as many Latin letters, a short page,
+    # is still asked for in the browser.
+    notice = "<noscript>現在JavaScriptが無効になっています。</noscript><script>ga()</script>"
+    japanese = "停戦協議は三日目も非公開で行われ、捕虜交換が来週実施される。" * 20  # 620 chars
+    latin = "x" * len(japanese)
+    assert js_shell_reason((notice + japanese).encode(), japanese) is None
+    latin_reason = js_shell_reason((notice + latin).encode(), latin)
+    assert latin_reason is not None and "javascriptが無効" in latin_reason
+    short = japanese[:90]  # 90 characters count as 180: almost no text
+    reason = js_shell_reason(b"<script>app()</script>", short)
+    assert reason == "almost no text (90 characters) beside 1 script(s)"

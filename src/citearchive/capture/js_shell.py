@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import re
 
+from .suspect import weighted_length
+
 SCAN_BYTES = 2_000_000
 MIN_TEXT = 200  # characters of extracted text below which a page with scripts is a shell
+ENOUGH_TEXT = 5 * MIN_TEXT  # a page with this much text is not a shell, whatever it says
 _SCRIPT = re.compile(rb"<script\b", re.IGNORECASE)
 _EMPTY_ROOT = re.compile(
     rb"<(div|main|section|body)\b[^>]*\bid\s*=\s*[\"']?(root|app|__next|__nuxt|svelte|main-app)"
@@ -46,8 +49,11 @@ _NOSCRIPT = re.compile(rb"<noscript\b[^>]*>(.*?)</noscript>", re.IGNORECASE | re
 
 def js_shell_reason(html: bytes, text: str | None) -> str | None:
     """Why ``html`` (with ``text`` extracted from it) looks like a JavaScript shell, or None."""
-    words = len((text or "").strip())
-    if words >= MIN_TEXT * 5:  # no rule below fires: skip scanning the markup (most pages)
+    # CJK characters count twice (suspect.weighted_length): 700 characters of Japanese are a
+    # short article, not a page waiting for its script
+    stripped = (text or "").strip()
+    words = weighted_length(stripped, ENOUGH_TEXT)
+    if words >= ENOUGH_TEXT:  # no rule below fires: skip scanning the markup (most pages)
         return None
     head = html[:SCAN_BYTES]
     scripts = len(_SCRIPT.findall(head))
@@ -59,7 +65,7 @@ def js_shell_reason(html: bytes, text: str | None) -> str | None:
     if notice is not None:
         return f"a notice asking for JavaScript ({notice!r})"
     if words < MIN_TEXT:
-        return f"almost no text ({words} characters) beside {scripts} script(s)"
+        return f"almost no text ({len(stripped)} characters) beside {scripts} script(s)"
     return None
 
 

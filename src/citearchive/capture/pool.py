@@ -97,12 +97,27 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 MMAP_THRESHOLD = 256 * 1024  # larger blocks are mapped alone, and unmapped when freed
 
 
+TRIM_SLACK = 32 * 1024 * 1024  # free heap a worker may keep; more is trimmed
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33 and later)."""
+
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                     "uordblks", "fordblks", "keepcost")
+    ]  # fmt: skip
+
+
 def _libc() -> Any:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.malloc_trim, libc.mallopt  # noqa: B018 - glibc only
     except (OSError, AttributeError):
         return None
+    if hasattr(libc, "mallinfo2"):
+        libc.mallinfo2.restype = _MallInfo2
     return libc
 
 
@@ -120,11 +135,16 @@ def tune_malloc() -> None:
 
 
 def release_memory() -> None:
-    """Give the heap freed by the last job back to the system (glibc's ``malloc_trim``):
-    parsing a large page leaves a worker's heap at its high-water mark otherwise, and two
-    workers that each keep ~80 MB they no longer use are most of the process tree."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    """Give the heap freed by the last job back to the system (glibc's ``malloc_trim``)
+    once more than ``TRIM_SLACK`` of it is free: parsing a large page leaves a worker's heap
+    at its high-water mark otherwise, and two workers that each keep ~80 MB they no longer
+    use are most of the process tree. Trimming after every page cost ~4 ms of page faults a
+    page (the next page touches the returned memory again), for a few MB each time."""
+    if _LIBC is None:
+        return
+    if hasattr(_LIBC, "mallinfo2") and _LIBC.mallinfo2().fordblks <= TRIM_SLACK:
+        return
+    _LIBC.malloc_trim(0)
 
 
 def _worker_main(

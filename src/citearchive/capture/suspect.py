@@ -64,10 +64,11 @@ _SAME_LANGUAGE = {
 }
 
 
-def _weighted_length(text: str) -> int:
-    """Length with CJK characters counted twice, as they carry about twice the content."""
-    if len(text) >= MIN_TEXT_CHARS:
-        return len(text)  # already long enough; skip the scan
+def weighted_length(text: str, enough: int = MIN_TEXT_CHARS) -> int:
+    """Length with CJK characters counted twice, as they carry about twice the content; a
+    text of ``enough`` characters or more is not scanned (its plain length is returned)."""
+    if len(text) >= enough:
+        return len(text)
     return len(text) + len(_WIDE.findall(text))
 
 
@@ -116,7 +117,7 @@ def find_suspect(
     reason = _phrase_reason(title, body)
     if reason:
         return reason
-    if kind == "html" and _weighted_length(body) < MIN_TEXT_CHARS:
+    if kind == "html" and weighted_length(body) < MIN_TEXT_CHARS:
         return f"almost no text ({len(body)} characters)"
     if not body:
         return "empty document"

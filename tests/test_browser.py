@@ -34,6 +34,7 @@ from citearchive.sources.manifest import parse_manifest
 from localserver import LocalServer, respond
 from test_datasette import start_server
 
+# the reader's browser (the full Chromium), not the capture default
 CHROMIUM = Path(os.environ.get("CITEARCHIVE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

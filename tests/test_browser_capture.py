@@ -35,7 +35,7 @@ from citearchive.browse.archived_view import ARCHIVED_CSP
 from citearchive.capture.browser import BrowserPool
 from citearchive.capture.pipeline import fetch_sources
 from citearchive.cli.app import app
-from citearchive.config import resolve_settings
+from citearchive.config import default_browser_path, resolve_settings
 from citearchive.export.wacz import export_wacz
 from citearchive.sources.manifest import parse_manifest
 from citearchive.verify.fixity import check_fixity
@@ -43,7 +43,7 @@ from localserver import LocalServer, hang, respond
 from test_datasette import start_server
 from test_wacz import need_tool
 
-CHROMIUM = Path(os.environ.get("CITEARCHIVE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("CITEARCHIVE_CHROMIUM", default_browser_path()))
 if os.environ.get("CI") and not CHROMIUM.exists():
     raise RuntimeError(f"CI: headless Chromium not found at {CHROMIUM}")
 pytestmark = [

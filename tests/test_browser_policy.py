@@ -24,10 +24,10 @@ from citearchive.capture import browser as browser_module
 from citearchive.capture import browser_recorder
 from citearchive.capture.browser import BrowserCapture, BrowserPool
 from citearchive.capture.network import scope
-from citearchive.config import resolve_settings
+from citearchive.config import default_browser_path, resolve_settings
 from localserver import LocalServer, respond
 
-CHROMIUM = Path(os.environ.get("CITEARCHIVE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("CITEARCHIVE_CHROMIUM", default_browser_path()))
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"headless Chromium not found at {CHROMIUM}"),

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from citearchive.capture.browser import BrowserCapture, BrowserPool
-from citearchive.config import resolve_settings
+from citearchive.config import DEFAULT_BROWSER_PATHS, default_browser_path, resolve_settings
 from localserver import LocalServer, Request, respond
 
-CHROMIUM = Path(os.environ.get("CITEARCHIVE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("CITEARCHIVE_CHROMIUM", default_browser_path()))
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"headless Chromium not found at {CHROMIUM}"),
@@ -101,9 +101,17 @@ def test_the_quiet_network_wait_outlasts_a_request_in_flight(site: LocalServer) 
     assert site.url("/late.json") in [e.url for e in late.exchanges]
 
 
-def test_an_idle_browser_is_quit_and_started_again_when_needed(site: LocalServer) -> None:
+INSTALLED = [path for path in DEFAULT_BROWSER_PATHS if Path(path).is_file()]
+if os.environ.get("CI") and len(INSTALLED) < len(DEFAULT_BROWSER_PATHS):
+    raise RuntimeError(f"CI: not every browser of {DEFAULT_BROWSER_PATHS} is installed")
+
+
+@pytest.mark.parametrize("browser", INSTALLED)  # the headless shell and the full Chromium
+def test_an_idle_browser_is_quit_and_started_again_when_needed(
+    site: LocalServer, browser: str
+) -> None:
     async def scenario() -> tuple[list[BrowserCapture], list[bool], int]:
-        pool = BrowserPool(resolve_settings({"browser_path": str(CHROMIUM)}))
+        pool = BrowserPool(resolve_settings({"browser_path": browser}))
         pool.idle_quit = 0.3
         try:
             first = await pool.capture(site.url("/read.html"))

@@ -49,6 +49,11 @@ TSA_URLS_ENV = "CITEARCHIVE_TSA_URLS"
 DEFAULT_TSA_TIMEOUT = 10.0  # seconds for all TSAs of one run together; a run never waits longer
 
 
+def default_browser_path() -> str:
+    """The first of ``DEFAULT_BROWSER_PATHS`` that is installed (else the last)."""
+    return next((p for p in DEFAULT_BROWSER_PATHS if os.path.isfile(p)), DEFAULT_BROWSER_PATH)
+
+
 def default_tsa_urls() -> tuple[str, ...]:
     """The TSAs used when sources.toml names none: the environment's, else the defaults."""
     env = os.environ.get(TSA_URLS_ENV)
@@ -73,7 +78,11 @@ MAX_USER_AGENT_LENGTH = 1000
 # every source with `fetch --browser`, and for pages whose HTTP capture is a JavaScript shell.
 DEFAULT_BROWSER = False  # every source in the browser too
 DEFAULT_BROWSER_AUTO = True  # a JavaScript shell gets a browser capture when Chromium is there
-DEFAULT_BROWSER_PATH = "/usr/bin/chromium"  # Debian's chromium package
+# Debian's packages, in order of preference: chromium-headless-shell (the same engine without
+# the browser's user interface: a third less CPU and memory a page, benchmarks/browser_bench.py),
+# then chromium. The first one installed is the default.
+DEFAULT_BROWSER_PATHS = ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium")
+DEFAULT_BROWSER_PATH = DEFAULT_BROWSER_PATHS[-1]
 DEFAULT_BROWSER_CONCURRENCY = 2  # pages open at once
 DEFAULT_BROWSER_DEADLINE = 30.0  # seconds for one page: load, idle, scroll, screenshot, DOM
 DEFAULT_BROWSER_IDLE_WAIT = 5.0  # seconds to wait for the network to go quiet, at most
@@ -114,7 +123,7 @@ class Settings:
     extract_max_memory: int = DEFAULT_EXTRACT_MAX_MEMORY
     browser: bool = DEFAULT_BROWSER
     browser_auto: bool = DEFAULT_BROWSER_AUTO
-    browser_path: str = DEFAULT_BROWSER_PATH
+    browser_path: str = field(default_factory=default_browser_path)
     browser_concurrency: int = DEFAULT_BROWSER_CONCURRENCY
     browser_deadline: float = DEFAULT_BROWSER_DEADLINE
     browser_idle_wait: float = DEFAULT_BROWSER_IDLE_WAIT

@@ -101,7 +101,8 @@ def require_browser(settings: Settings) -> None:
     if not browser_available(settings):
         raise UsageError(
             f"--browser: no Chromium at {settings.browser_path} "
-            "(apt-get install chromium, or set browser_path in [settings] of sources.toml)"
+            "(apt-get install chromium-headless-shell, or set browser_path in [settings] of "
+            "sources.toml)"
         )
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import trafilatura
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from citearchive.capture.charset import codec_for_label, decode_html, decode_text, meta_charset
 from citearchive.capture.extract import (
@@ -613,3 +615,15 @@ def test_detect_language(lang: str) -> None:
 def test_detect_language_needs_some_letters() -> None:
     assert detect_language("OK 123 — !!") is None
     assert detect_language("") is None
+
+
+def test_detect_language_takes_text_that_is_not_valid_utf8() -> None:
+    text = " ".join(ARTICLES["ru"][1])
+    assert detect_language(text[:200] + "\ud800\x00" + text[200:]) == "ru"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_detect_language_never_raises(text: str) -> None:
+    found = detect_language(text)
+    assert found is None or (found.isascii() and found.islower())

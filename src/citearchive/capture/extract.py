@@ -118,6 +118,8 @@ def _classify(text: str | None) -> tuple[str | None, float]:
     sample = " ".join((text or "")[: 10 * LANGUAGE_SAMPLE_CHARS].split())[:LANGUAGE_SAMPLE_CHARS]
     if sum(char.isalpha() for char in sample) < LANGUAGE_MIN_LETTERS:
         return None, 0.0
+    # fastText takes UTF-8: a lone surrogate (text decoded with surrogateescape) becomes "?"
+    sample = sample.encode("utf-8", "replace").decode("utf-8")
     found = _identifier().detect(sample, model="lite", k=1)
     if not found:
         return None, 0.0

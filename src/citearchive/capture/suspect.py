@@ -61,6 +61,7 @@ _SAME_LANGUAGE = {
     "ms": "id",
     "hr": "sr",
     "bs": "sr",
+    "sh": "sr",  # fastText's Serbo-Croatian
 }
 
 

@@ -168,11 +168,15 @@ class PageRecorder:
                 "Fetch.continueRequest", {"requestId": request_id}, session=session
             )
             return
-        self.blocked.append(f"{why}: {url}")
+        await self._fail(session, request_id, f"{why}: {url}")
+
+    async def _fail(
+        self, session: str, request_id: str, blocked: str, reason: str = "BlockedByClient"
+    ) -> None:
+        """Record why a paused request is refused, then fail it: the page gets nothing."""
+        self.blocked.append(blocked)
         await self.conn.call(
-            "Fetch.failRequest",
-            {"requestId": request_id, "errorReason": "BlockedByClient"},
-            session=session,
+            "Fetch.failRequest", {"requestId": request_id, "errorReason": reason}, session=session
         )
 
     async def _refusal(self, url: str, request: dict[str, Any]) -> str | None:
@@ -202,21 +206,12 @@ class PageRecorder:
             await self._go_on(session, request_id)
             return
         if lowered.get("content-disposition", "").lower().startswith("attachment"):
-            self.blocked.append(f"download: {request['url']}")
-            await self.conn.call(
-                "Fetch.failRequest",
-                {"requestId": request_id, "errorReason": "BlockedByClient"},
-                session=session,
-            )
+            await self._fail(session, request_id, f"download: {request['url']}")
             return
         refused = await self._space_refusal(params.get("networkId") or "")
         if refused is not None:  # connected to a refused address: the page gets nothing
-            self.blocked.append(f"{refused} address (connected): {request['url']}")
-            await self.conn.call(
-                "Fetch.failRequest",
-                {"requestId": request_id, "errorReason": "AddressUnreachable"},
-                session=session,
-            )
+            why = f"{refused} address (connected): {request['url']}"
+            await self._fail(session, request_id, why, "AddressUnreachable")
             return
         body, truncated = b"", False
         if not 300 <= status < 400:

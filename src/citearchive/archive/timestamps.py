@@ -39,6 +39,7 @@ from rfc3161_client import (
 )
 
 from ..config import Settings
+from ..warc.writer import Written
 from .runs import STAMPED_COMMANDS, store_manifest
 from .store import Archive, utcnow
 
@@ -195,13 +196,15 @@ def stamp_run(
     settings: Settings,
     *,
     client_factory: ClientFactory | None = None,
+    written: Written | None = None,
 ) -> list[StampResult]:
     """Store the run's manifest and ask every TSA for a token; never raises for a TSA.
 
     The caller holds the archive's write lock. With no TSA configured the manifest is
     still written (it is evidence too, and ``citearchive timestamp`` can stamp it later).
+    ``written``: what the run's WARC writer wrote (spares reading the file back).
     """
-    manifest, sha = store_manifest(archive, run_id)
+    manifest, sha = store_manifest(archive, run_id, written)
     urls = tuple(settings.tsa_urls)
     if not urls:
         return []

@@ -137,7 +137,8 @@ def fetch_sources(
             outcomes = sorted(outcomes + runner.outcomes, key=lambda o: order[o.source_id])
             report = FetchReport(run_id, str(archive.root), warc.name, outcomes)
             archive.finish_run(run_id, report.counts())
-            stamp_run(archive, run_id, settings)  # run manifest + RFC 3161 tokens; never fails
+            # run manifest + RFC 3161 tokens; never fails
+            stamp_run(archive, run_id, settings, written=warc.written())
             return report
     finally:
         archive.close()

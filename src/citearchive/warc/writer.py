@@ -11,10 +11,16 @@ digest headers) and compressed as they stream out, as a gzip member at a chosen 
 warcio's own writer always uses level 9, which costs ~8 ms a page. Levels 0-3 use
 ISA-L (python-isal), about 7x faster than zlib's level 1 for a smaller output;
 higher levels use zlib.
+
+The writer remembers each gzip member it wrote (offset, length, SHA-256, WARC headers) and
+the SHA-256 of the whole file: :meth:`WarcFile.written` hands them to the run manifest,
+which then need not inflate the file again (it still hashes the file as it is on disk, and
+reads it record by record when the two differ).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import zlib
@@ -27,6 +33,28 @@ from isal import isal_zlib
 from warcio.warcwriter import WARCWriter
 
 OPEN_SUFFIX = ".open"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One gzip member of a WARC file: where it is, what it hashes to, its WARC headers."""
+
+    offset: int
+    length: int
+    sha256: str  # of the member's compressed bytes
+    rec_type: str | None
+    record_id: str | None
+    payload_digest: str | None
+
+
+@dataclass(frozen=True)
+class Written:
+    """Every member one writer wrote into a file it started empty, and the file's size and
+    SHA-256 as written (what :func:`citearchive.archive.runs.build_manifest` checks)."""
+
+    members: tuple[Member, ...]
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +77,10 @@ class WarcFile:
         folder.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "ab")  # noqa: SIM115 - held for the run's lifetime
         self._builder = WARCWriter(io.BytesIO(), gzip=False, warc_version="1.1")
+        # what this writer wrote, for the manifest; None once that is not the whole file
+        # (it held records before, or a failed record was cut off again)
+        self._members: list[Member] | None = [] if self._fh.tell() == 0 else None
+        self._file_sha = hashlib.sha256()
         if self._fh.tell() == 0:
             self.write([self._builder.create_warcinfo_record(name, info)])
             self.sync()
@@ -68,25 +100,38 @@ class WarcFile:
         out = []
         for record in records:
             offset = self._fh.tell()
-            sink = _Deflating(self._fh, _gzip_compressor(self.level))
+            sink = _Deflating(self._fh, _gzip_compressor(self.level), self._file_sha)
             try:
                 WARCWriter(sink, gzip=False, warc_version="1.1").write_record(record)
                 sink.close()
             except BaseException:
                 self._fh.seek(offset)
                 self._fh.truncate(offset)
+                self._members = None
                 raise
             headers = record.rec_headers
-            out.append(
-                RecordLocation(
-                    filename=self.name,
-                    offset=offset,
-                    length=self._fh.tell() - offset,
-                    record_id=headers.get_header("WARC-Record-ID"),
-                    payload_digest=headers.get_header("WARC-Payload-Digest"),
-                )
+            location = RecordLocation(
+                filename=self.name,
+                offset=offset,
+                length=self._fh.tell() - offset,
+                record_id=headers.get_header("WARC-Record-ID"),
+                payload_digest=headers.get_header("WARC-Payload-Digest"),
             )
+            out.append(location)
+            if self._members is not None:
+                self._members.append(
+                    Member(offset, location.length, sink.sha256.hexdigest(),
+                           headers.get_header("WARC-Type"), location.record_id,
+                           location.payload_digest)
+                )  # fmt: skip
         return out
+
+    def written(self) -> Written | None:
+        """What this writer wrote, when that is the whole file (None otherwise)."""
+        if self._members is None:
+            return None
+        size = self._members[-1].offset + self._members[-1].length if self._members else 0
+        return Written(tuple(self._members), size, self._file_sha.hexdigest())
 
     def sync(self) -> None:
         """Make everything written so far durable (before the database points at it)."""
@@ -104,20 +149,25 @@ class WarcFile:
 class _Deflating:
     """A write-only file that compresses what it is given into ``fh`` (one gzip member)."""
 
-    def __init__(self, fh: Any, compressor: Any) -> None:
+    def __init__(self, fh: Any, compressor: Any, file_sha: Any) -> None:
         self.fh, self.compressor = fh, compressor
+        self.sha256, self.file_sha = hashlib.sha256(), file_sha  # the member's, the file's
 
     def write(self, data: bytes) -> int:
-        packed = self.compressor.compress(data)
+        self._out(self.compressor.compress(data))
+        return len(data)
+
+    def _out(self, packed: bytes) -> None:
         if packed:
             self.fh.write(packed)
-        return len(data)
+            self.sha256.update(packed)
+            self.file_sha.update(packed)
 
     def flush(self) -> None:
         """warcio calls this after each record; the member is ended by :meth:`close`."""
 
     def close(self) -> None:
-        self.fh.write(self.compressor.flush())
+        self._out(self.compressor.flush())
 
 
 def _gzip_compressor(level: int) -> Any:

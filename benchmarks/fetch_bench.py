@@ -41,7 +41,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -66,28 +65,40 @@ def load_pages(min_size: int = 60_000, max_size: int = 400_000) -> list[tuple[st
 
 
 def _serve_forever(pages: list[tuple[str, bytes]], ports: Any) -> None:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    """An HTTP/1.1 site as lean as can be (asyncio, responses built once): the local stand-in
+    for remote sites shares the two cores with the fetch, and a remote site's CPU is not
+    the fetch's to pay (http.server, used before, took ~1.4 ms a page; this ~0.3)."""
+    import asyncio
 
-        def do_GET(self) -> None:
-            last = self.path.rsplit("/", 1)[-1]
-            if not last.isdigit():  # what a page links to (fonts, images): not served
-                self.send_error(404)
-                return
-            body = pages[int(last) % len(pages)][1]
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    heads = [
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(b)
+        for _, b in pages
+    ]
+    missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
-        def log_message(self, *args: object) -> None:
-            pass
+    class Site(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport, self.buffer = transport, b""
 
-    server = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
-    server.daemon_threads = True
-    ports.put(server.server_address[1])
-    server.serve_forever()
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while b"\r\n\r\n" in self.buffer:
+                head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+                path = head.split(b"\r\n", 1)[0].split(b" ")[1]
+                last = path.rsplit(b"/", 1)[-1]
+                if not last.isdigit():  # what a page links to (fonts, images): not served
+                    self.transport.write(missing)
+                    continue
+                i = int(last) % len(pages)
+                self.transport.write(heads[i])
+                self.transport.write(pages[i][1])
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Site, "0.0.0.0", 0, backlog=512)
+        ports.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
 
 
 def serve(pages: list[tuple[str, bytes]]) -> tuple[Any, int]:

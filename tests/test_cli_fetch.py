@@ -186,3 +186,20 @@ def test_archived_strings_cannot_drive_the_terminal(
                           timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert "\x1b" not in done.stderr and "❌" not in done.stderr
+
+
+def test_fetch_starts_without_what_only_some_pages_need() -> None:
+    """Start-up is part of every run's wall clock: the modules a run needs only for some
+    pages (bs4 for a site adapter, pdfminer for a PDF, rfc3161-client for a TSA) and
+    numpy (sqlite-utils would import it for nothing) stay unloaded until used."""
+    probe = (
+        "import sys, citearchive.cli.app, citearchive.capture.pipeline\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'bs4', 'pdfminer', 'rfc3161_client', 'numpy', 'soupsieve'}))\n"
+        "from citearchive.archive.sqlitedb import sqlite_utils\n"
+        "import numpy\n"  # still importable by whoever needs it (`suggest`)
+        "print(numpy.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "numpy"]

@@ -50,10 +50,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlite_utils
-
 from ..warc.httpmeta import INFLATE_ERRORS, inflater
 from ..warc.writer import Member, Written
+from .sqlitedb import sqlite_utils
 
 if TYPE_CHECKING:
     from .store import Archive

@@ -25,14 +25,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from .. import __version__
 from ..errors import ArchiveError, ArchiveLockedError
 from ..sources.manifest import Manifest
 from ..warc.writer import WarcFile, recover_open_files
 from . import searchindex
 from .runs import migrate_timestamps
+from .sqlitedb import sqlite_utils
 from .views import create_views
 
 DB_NAME = "citearchive.db"

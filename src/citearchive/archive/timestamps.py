@@ -26,22 +26,18 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from rfc3161_client import (
-    HashAlgorithm,
-    PKIStatus,
-    TimestampRequestBuilder,
-    TimeStampResponse,
-    decode_timestamp_response,
-)
 
 from ..config import Settings
 from ..warc.writer import Written
 from .runs import STAMPED_COMMANDS, store_manifest
 from .store import Archive, utcnow
+
+if TYPE_CHECKING:  # rfc3161-client and cryptography load only when a TSA is asked (~60 ms)
+    from rfc3161_client import TimeStampResponse
 
 TSQ_TYPE = "application/timestamp-query"
 TSR_TYPE = "application/timestamp-reply"
@@ -86,6 +82,8 @@ def gen_time(resp: TimeStampResponse) -> str:
 
 def check_answer(body: bytes, digest: bytes, nonce: int | None) -> TimeStampResponse:
     """Parse a TSA's answer; ValueError unless it grants a token over ``digest``."""
+    from rfc3161_client import PKIStatus, decode_timestamp_response
+
     if len(body) > MAX_TSR_BYTES:
         raise ValueError("answer too large to be a timestamp response")
     resp = decode_timestamp_response(body)
@@ -99,6 +97,8 @@ def check_answer(body: bytes, digest: bytes, nonce: int | None) -> TimeStampResp
 
 
 async def _ask(client: httpx.AsyncClient, url: str, manifest: bytes) -> tuple[bytes, Any]:
+    from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
+
     req = (
         TimestampRequestBuilder()
         .data(manifest)

@@ -19,7 +19,7 @@ definition changed, so opening an archive that is up to date writes nothing.
 
 from __future__ import annotations
 
-import sqlite_utils
+from .sqlitedb import sqlite_utils
 
 # Check outcomes that mean "a person should look" (see the checks contract).
 FAILING_LIVE = ("changed", "moved", "gone", "blocked", "unreachable")

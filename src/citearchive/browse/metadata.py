@@ -279,7 +279,7 @@ TABLES: dict[str, dict[str, Any]] = {
 
 
 def _documents(db_path: Path) -> list[dict[str, Any]]:
-    import sqlite_utils
+    from ..archive.sqlitedb import sqlite_utils
 
     db = sqlite_utils.Database(db_path)
     try:

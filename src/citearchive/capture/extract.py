@@ -41,7 +41,6 @@ import lxml.html
 import trafilatura
 
 from .charset import decode_html, decode_text
-from .pdftext import read_pdf
 from .suspect import find_suspect
 
 __all__ = [
@@ -408,6 +407,8 @@ def _extract_html(
 
 
 def _extract_pdf(body: bytes, declared_language: str | None) -> Extraction:
+    from .pdftext import read_pdf  # pdfminer loads with the first PDF (~40 ms of every start)
+
     pdf = read_pdf(body)
     suspect = None
     if pdf.error:

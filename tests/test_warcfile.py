@@ -71,7 +71,7 @@ def test_what_the_writer_says_it_wrote_is_what_a_reader_finds(tmp_path: Path) ->
     written = w.written()
     path = tmp_path / "run.warc.gz"
     assert written is not None
-    assert list(written.members) == list(scan_members(path))  # offsets, hashes, headers
+    assert list(written.members()) == list(scan_members(path))  # offsets, hashes, headers
     assert written.size == path.stat().st_size
     assert written.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 

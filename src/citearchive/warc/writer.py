@@ -12,22 +12,26 @@ warcio's own writer always uses level 9, which costs ~8 ms a page. Levels 0-3 us
 ISA-L (python-isal), about 7x faster than zlib's level 1 for a smaller output;
 higher levels use zlib.
 
-The writer remembers each gzip member it wrote (offset, length, SHA-256, WARC headers) and
-the SHA-256 of the whole file: :meth:`WarcFile.written` hands them to the run manifest,
-which then need not inflate the file again (it still hashes the file as it is on disk, and
-reads it record by record when the two differ).
+The writer notes each gzip member it wrote (offset, length, SHA-256, WARC headers: one line
+in an anonymous temporary file, so memory stays flat however long the run) and the SHA-256
+of the whole file: :meth:`WarcFile.written` hands them to the run manifest, which then need
+not inflate the file again (it still hashes the file as it is on disk, and reads it record
+by record when the two differ).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import tempfile
+import weakref
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from isal import isal_zlib
 from warcio.warcwriter import WARCWriter
@@ -52,9 +56,14 @@ class Written:
     """Every member one writer wrote into a file it started empty, and the file's size and
     SHA-256 as written (what :func:`citearchive.archive.runs.build_manifest` checks)."""
 
-    members: tuple[Member, ...]
     size: int
     sha256: str
+    lines: IO[str] = field(repr=False)  # one JSON array of Member's fields per member
+
+    def members(self) -> Iterator[Member]:
+        self.lines.seek(0)
+        for line in self.lines:
+            yield Member(*json.loads(line))
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,12 @@ class WarcFile:
         self._builder = WARCWriter(io.BytesIO(), gzip=False, warc_version="1.1")
         # what this writer wrote, for the manifest; None once that is not the whole file
         # (it held records before, or a failed record was cut off again)
-        self._members: list[Member] | None = [] if self._fh.tell() == 0 else None
+        self._members: IO[str] | None = None
+        if self._fh.tell() == 0:
+            self._members = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+            # kept past close() for the manifest; closed when this writer is collected
+            weakref.finalize(self, self._members.close)
+        self._size = 0
         self._file_sha = hashlib.sha256()
         if self._fh.tell() == 0:
             self.write([self._builder.create_warcinfo_record(name, info)])
@@ -107,7 +121,9 @@ class WarcFile:
             except BaseException:
                 self._fh.seek(offset)
                 self._fh.truncate(offset)
-                self._members = None
+                if self._members is not None:
+                    self._members.close()
+                    self._members = None
                 raise
             headers = record.rec_headers
             location = RecordLocation(
@@ -119,19 +135,19 @@ class WarcFile:
             )
             out.append(location)
             if self._members is not None:
-                self._members.append(
-                    Member(offset, location.length, sink.sha256.hexdigest(),
-                           headers.get_header("WARC-Type"), location.record_id,
-                           location.payload_digest)
-                )  # fmt: skip
+                fields = [offset, location.length, sink.sha256.hexdigest(),
+                          headers.get_header("WARC-Type"), location.record_id,
+                          location.payload_digest]  # fmt: skip
+                self._members.write(json.dumps(fields) + "\n")
+                self._size = offset + location.length
         return out
 
     def written(self) -> Written | None:
         """What this writer wrote, when that is the whole file (None otherwise)."""
         if self._members is None:
             return None
-        size = self._members[-1].offset + self._members[-1].length if self._members else 0
-        return Written(tuple(self._members), size, self._file_sha.hexdigest())
+        self._members.flush()
+        return Written(self._size, self._file_sha.hexdigest(), self._members)
 
     def sync(self) -> None:
         """Make everything written so far durable (before the database points at it)."""

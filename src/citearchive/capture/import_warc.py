@@ -295,7 +295,6 @@ def import_warcs(
             todo = _new_chains(archive, chains, parts, report)
             if todo:
                 _write(archive, settings, parts, index, todo, report, executor)
-                stamp_run(archive, str(report.run_id), settings)  # manifest + RFC 3161 tokens
             if report.packages:
                 archive.insert_checks(check_rows(report.packages, report.run_id))
     finally:
@@ -427,6 +426,7 @@ def _write(
         )  # fmt: skip
     rep.run_id, rep.warc_filename = run_id, warc.name
     archive.finish_run(run_id, rep.counts())
+    stamp_run(archive, run_id, settings, written=warc.written())  # manifest + RFC 3161 tokens
 
 
 def _request(index: _Index, r: Rec) -> Rec | None:

@@ -67,7 +67,7 @@ def load_pages(min_size: int = 60_000, max_size: int = 400_000) -> list[tuple[st
 def _serve_forever(pages: list[tuple[str, bytes]], ports: Any) -> None:
     """An HTTP/1.1 site as lean as can be (asyncio, responses built once): the local stand-in
     for remote sites shares the two cores with the fetch, and a remote site's CPU is not
-    the fetch's to pay (http.server, used before, took ~1.4 ms a page; this ~0.3)."""
+    the fetch's to pay (http.server, used before, took ~1.4 ms a page of CPU; this ~1.0)."""
     import asyncio
 
     heads = [

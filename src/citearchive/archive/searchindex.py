@@ -47,14 +47,10 @@ CREATE INDEX IF NOT EXISTS captures_fetched_at_id ON captures(fetched_at, id);
 """
 
 
-def grams(title: str | None, text: str | None) -> str:
-    """The ``captures_grams`` value of a capture: title and text in match form, a separator
-    between every two characters (a newline between title and text: no bigram spans them)."""
-    return _grams(match_form(title), match_form(text))
-
-
-def _grams(title: str, text: str) -> str:
-    """:func:`grams` of a title and text already in match form."""
+def grams(title: str, text: str) -> str:
+    """The ``captures_grams`` value of a capture whose title and text are in match form: a
+    separator between every two characters (a newline between title and text: no bigram
+    spans them)."""
     return SEP + SEP.join(f"{title}\n{text}") + SEP
 
 
@@ -68,7 +64,7 @@ def index_rows(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> int:
             continue
         title, text = match_form(title), match_form(text)  # folded once, for both tables
         fts.append((cid, title, text))
-        bi.append((cid, _grams(title, text)))
+        bi.append((cid, grams(title, text)))
     conn.executemany("INSERT INTO captures_fts(rowid, title, text) VALUES (?, ?, ?)", fts)
     conn.executemany("INSERT INTO captures_grams(rowid, grams) VALUES (?, ?)", bi)
     return len(fts)

@@ -108,6 +108,7 @@ class Request:
         self.headers: HeaderList = list(handler.headers.items())
         self.body = body
         self.nth = nth  # 1 for the first request to this path, 2 for the second, ...
+        self.peer: tuple[str, int] = handler.client_address[:2]  # the client's address and port
         self._chunked = False
 
     @property

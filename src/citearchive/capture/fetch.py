@@ -43,6 +43,7 @@ from .politeness import (
     Sleep,
     retry_delay,
 )
+from .transport import AsyncioTransport
 
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.8,*/*;q=0.7"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -65,10 +66,13 @@ def make_client(settings: Settings, *, verify: bool | ssl.SSLContext = True) -> 
             pool=settings.connect_timeout,
         ),
         follow_redirects=False,
-        verify=verify,
+        verify=verify,  # for proxies from the environment; the transport has its own
         # issue 11: httpcore scans its whole pool (quadratically) on every request; idle
         # connections beyond the ones in flight cost more CPU than their reuse saves
-        limits=httpx.Limits(max_keepalive_connections=max(1, settings.concurrency)),
+        transport=AsyncioTransport(
+            verify=verify,
+            limits=httpx.Limits(max_keepalive_connections=max(1, settings.concurrency)),
+        ),
     )
 
 

@@ -1,0 +1,183 @@
+"""The HTTP transport of ``fetch``: httpx and httpcore's connection pool on asyncio's streams.
+
+httpcore runs on asyncio through anyio, and anyio's layers (a cancel scope around every
+read and write, a dict of socket attributes built for every ``get_extra_info``, the
+sniffio look-ups) cost ~1.4 ms of the main process's CPU per 200 KB page: a third of the
+HTTP path (issue 11, measured over the fetch benchmark's 50 loopback hosts). httpcore's
+network backend is public API (``httpcore.AsyncNetworkBackend``: connect, read, write,
+TLS, extra information); :class:`AsyncioBackend` is that API on ``asyncio.open_connection``
+and ``StreamWriter.start_tls``, with the same exceptions httpcore's own backend raises
+(``ConnectError``, ``ReadTimeout``...; the ``OSError`` or ``ssl.SSLError`` kept as their
+cause, where ``describe_error`` looks for it).
+
+Connections are made as anyio makes them: every address of a host name tried, IPv6 and
+IPv4 raced 250 ms apart (Happy Eyeballs, RFC 8305); an IP address is connected to
+directly. A pooled connection is checked for readability (closed by the server) with one
+``poll`` of its socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import select
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+__all__ = ["AsyncioBackend", "AsyncioStream", "AsyncioTransport"]
+
+HAPPY_EYEBALLS_DELAY = 0.25  # seconds between connection attempts to a host's addresses
+STREAM_LIMIT = 2**16  # bytes a connection buffers before it stops reading the socket
+
+
+def _literal(host: str) -> bool:
+    """Whether ``host`` is an IP address: one address, no race to run (the race costs
+    ~0.5 ms of CPU a connection, even for a name with a single address)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _readable(sock: socket.socket | None) -> bool:
+    """Whether a read would return at once (data, or the end: the peer closed)."""
+    fd = sock.fileno() if sock is not None else -1
+    if fd < 0:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class AsyncioStream(httpcore.AsyncNetworkStream):
+    """One TCP connection (TLS after :meth:`start_tls`) as httpcore reads and writes it."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._socket: socket.socket | None = writer.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._reader.read(max_bytes)
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(str(exc)) from exc
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                self._writer.write(buffer)
+                await self._writer.drain()
+        except TimeoutError as exc:
+            raise httpcore.WriteTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.WriteError(str(exc)) from exc
+
+    async def aclose(self) -> None:
+        # not awaiting wait_closed(): a hostile peer could keep a TLS shutdown waiting
+        self._writer.close()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+        except TimeoutError as exc:
+            self._writer.close()
+            raise httpcore.ConnectTimeout(str(exc)) from exc
+        except (OSError, ssl.SSLError) as exc:  # a certificate error is an SSLError
+            self._writer.close()
+            raise httpcore.ConnectError(str(exc)) from exc
+        return self  # the writer now speaks TLS over the same socket
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":  # httpcore asks this of every pooled connection it reuses
+            return _readable(self._socket)
+        if info == "ssl_object":
+            return self._writer.get_extra_info("ssl_object")
+        if info == "socket":
+            return self._socket
+        try:
+            if info == "server_addr":
+                return self._writer.get_extra_info("peername")[:2]
+            if info == "client_addr":
+                return self._writer.get_extra_info("sockname")[:2]
+        except TypeError:  # the connection is closed: no address to give
+            return None
+        return None
+
+
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend on asyncio's own streams (no anyio in the request path)."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host,
+                    port,
+                    limit=STREAM_LIMIT,
+                    local_addr=(local_address, 0) if local_address else None,
+                    happy_eyeballs_delay=None if _literal(host) else HAPPY_EYEBALLS_DELAY,
+                )
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(str(exc)) from exc
+        except OSError as exc:  # refused, unreachable, DNS (socket.gaierror)
+            raise httpcore.ConnectError(str(exc)) from exc
+        except UnicodeError as exc:  # a name the resolver cannot take (an empty label: a..b)
+            try:  # raised, so it is the context httpcore keeps when it drops the cause
+                raise socket.gaierror(socket.EAI_NONAME, f"invalid host name: {exc}") from exc
+            except socket.gaierror as lookup:
+                raise httpcore.ConnectError(str(lookup)) from lookup
+        sock = writer.get_extra_info("socket")
+        for option in socket_options or ():
+            sock.setsockopt(*option)
+        return AsyncioStream(reader, writer)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class AsyncioTransport(httpx.AsyncHTTPTransport):
+    """httpx's HTTP/1.1 transport with its httpcore pool on :class:`AsyncioBackend`.
+
+    httpx builds its pool itself and takes no network backend (encode/httpx#3749 would add
+    one), so this sets the pool httpx's request, context-manager and close methods use
+    (``self._pool``) instead of calling httpx's ``__init__``, which would build a second
+    pool and a second SSL context. ``tests/test_transport.py`` fails if httpx stops
+    sending requests through it.
+    """
+
+    def __init__(
+        self, *, verify: bool | ssl.SSLContext = True, limits: httpx.Limits | None = None
+    ) -> None:
+        limits = limits or httpx.Limits()
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(verify=verify),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=AsyncioBackend(),
+        )

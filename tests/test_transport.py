@@ -1,0 +1,112 @@
+"""fetch's HTTP transport (capture/transport.py): httpx and httpcore's pool on asyncio's
+streams, against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from citearchive.capture.fetch import FetchResult, fetch, make_client
+from citearchive.capture.transport import AsyncioStream
+from citearchive.config import Settings, resolve_settings
+from localserver import LocalServer, Request, respond
+
+SETTINGS = resolve_settings({"host_delay": 0.0})
+
+
+def _peer_echo(request: Request) -> None:
+    request.send(200, {"Content-Type": "text/plain"}, str(request.peer[1]).encode())
+
+
+def _gets(urls: list[str], between: float = 0.0) -> list[httpx.Response]:
+    async def go() -> list[httpx.Response]:
+        responses = []
+        async with make_client(SETTINGS) as client:
+            for url in urls:
+                response = await client.get(url)
+                await response.aread()
+                responses.append(response)
+                await asyncio.sleep(between)
+        return responses
+
+    return asyncio.run(go())
+
+
+def test_requests_go_through_the_asyncio_stream(local_server: LocalServer) -> None:
+    local_server.route("/", respond(b"<p>\xd0\xbc\xd0\xb8\xd1\x80</p>"))
+    (response,) = _gets([local_server.url("/")])
+    assert response.status_code == 200 and response.text == "<p>мир</p>"
+    stream = response.extensions["network_stream"]
+    assert isinstance(stream, AsyncioStream)  # httpx sent it through our pool, not its own
+    assert stream.get_extra_info("server_addr") == ("127.0.0.1", local_server.port)
+    assert stream.get_extra_info("ssl_object") is None
+
+
+def test_a_kept_alive_connection_is_reused(local_server: LocalServer) -> None:
+    local_server.route("/port", _peer_echo)
+    first, second = _gets([local_server.url("/port")] * 2)
+    assert first.text == second.text  # the same client port: one connection
+
+
+def test_a_connection_the_server_closed_is_not_reused(local_server: LocalServer) -> None:
+    def close_after(request: Request) -> None:
+        _peer_echo(request)
+        request.close()  # no "Connection: close" header: the client only sees the socket end
+
+    local_server.route("/once", close_after)
+
+    async def go() -> tuple[httpx.Response, httpx.Response]:
+        async with make_client(SETTINGS) as client:
+            first = await client.get(local_server.url("/once"))
+            deadline = time.monotonic() + 5
+            while local_server.open_connections() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            return first, await client.get(local_server.url("/once"))
+
+    first, second = asyncio.run(go())
+    assert first.status_code == second.status_code == 200
+    assert first.text != second.text  # a new connection from another port
+
+
+def test_a_host_name_is_resolved_and_connected(local_server: LocalServer) -> None:
+    local_server.route("/", respond(b"ok"))
+    # localhost may resolve to ::1 as well, where nothing listens: the race must still win
+    result = asyncio.run(fetch_one(f"http://localhost:{local_server.port}/"))
+    assert result.error is None and result.status_code == 200
+    assert result.exchanges[-1].peer_ip == "127.0.0.1"
+
+
+def test_tls_goes_through_the_same_stream(tls_server: LocalServer) -> None:
+    tls_server.route("/", respond(b"secure"))
+
+    async def go() -> httpx.Response:
+        async with make_client(SETTINGS, verify=tls_server.client_ssl_context()) as client:
+            return await client.get(tls_server.url("/"))
+
+    response = asyncio.run(go())
+    assert response.text == "secure"
+    stream = response.extensions["network_stream"]
+    assert isinstance(stream, AsyncioStream)
+    assert stream.get_extra_info("ssl_object").version().startswith("TLS")
+
+
+def test_refused_and_silent_servers_are_named(local_server: LocalServer) -> None:
+    def silent(request: Request) -> None:
+        request.sleep(5)
+
+    local_server.route("/silent", silent)
+    settings = resolve_settings({"host_delay": 0.0, "read_timeout": 0.3, "max_attempts": 1})
+    slow = asyncio.run(fetch_one(local_server.url("/silent"), settings))
+    assert slow.error_kind == "timeout" and "read timeout" in (slow.error or "")
+    port = local_server.port
+    local_server.close()
+    refused = asyncio.run(fetch_one(f"http://127.0.0.1:{port}/", settings))
+    assert refused.error_kind == "refused"
+    assert (refused.error or "").startswith(f"connection refused by 127.0.0.1:{port}")
+
+
+async def fetch_one(url: str, settings: Settings = SETTINGS) -> FetchResult:
+    async with make_client(settings) as client:
+        return await fetch(client, url, settings)

@@ -128,22 +128,30 @@ def manifest_text(
     return "\n".join(lines)
 
 
-def tree_pss_mb(root: int) -> float:
-    """PSS of a process and all its descendants, in MB (smaps_rollup; 0 for a gone one)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+def _children(pid: int) -> list[int]:
+    """A process's children, from /proc/<pid>/task/*/children (no scan of all of /proc)."""
+    kids: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return kids
+    for tid in tasks:
         try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                kids.extend(int(k) for k in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return kids
+
+
+def tree_pss_mb(root: int) -> float:
+    """PSS of a process and all its descendants, in MB (smaps_rollup; 0 for a gone one).
+    The tree is walked through each process's children file: scanning every process on
+    the machine five times a second took ~4 ms of the cores the fetch runs on each time."""
     total_kb, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        todo.extend(children.get(pid, []))
+        todo.extend(_children(pid))
         try:
             with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
                 for line in f:

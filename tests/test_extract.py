@@ -10,6 +10,8 @@ import hashlib
 import io
 import pickle
 import random
+import re
+import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
@@ -593,6 +595,18 @@ def test_normalize_text_folds_whitespace_and_composes() -> None:
     assert normalize_text("  a\u00a0\u00a0b\t\nc\r\n ") == "a b c"
     assert normalize_text("Cafe\u0301") == "Café"  # NFC composes
     assert normalize_text("東京\u3000都") == "東京 都"  # U+3000 is whitespace too
+
+
+_WHITESPACE_RUN = re.compile(r"\s+")
+_SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\u0301\u3099"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.one_of(st.sampled_from(_SPACES), st.characters()), max_size=60))
+def test_normalize_text_is_nfc_then_whitespace_runs_as_one_space(text: str) -> None:
+    # the definition the text hashes of every archive were made with
+    expected = _WHITESPACE_RUN.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    assert normalize_text(text) == expected
 
 
 def test_normalize_text_leaves_japanese_full_width_alone() -> None:

@@ -83,16 +83,19 @@ class Extraction:
 
 # --- text identity -----------------------------------------------------------------------
 
-_WHITESPACE = re.compile(r"\s+")  # str patterns: Unicode whitespace, NBSP and U+3000 included
-
 
 def normalize_text(text: str) -> str:
-    """NFC, then every run of whitespace (NBSP included) becomes one space; stripped.
+    """NFC, then every run of whitespace (NBSP and U+3000 included) becomes one space;
+    stripped.
 
     Nothing else changes: full-width letters, kana and punctuation stay as they
-    are (NFC, unlike NFKC, leaves them alone).
+    are (NFC, unlike NFKC, leaves them alone). ``str.split()`` splits on exactly the
+    characters the regular expression ``\\s`` matches in a str (``str.isspace``), at a
+    third of the cost; most text is NFC already, which is checked before normalizing.
     """
-    return _WHITESPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return " ".join(text.split())
 
 
 def text_sha256(text: str) -> str:

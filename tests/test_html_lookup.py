@@ -1,5 +1,7 @@
 """The C-level element class lookup (capture/html_lookup.py) gives every node the class
-lxml.html's Python lookup gives it, so extraction's trees and texts do not change."""
+lxml.html's Python lookup gives it (TextElement, a subclass, for a plain element), and
+TextElement's text_content is XPath string(), so extraction's trees and texts do not
+change."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from citearchive.capture.charset import decode_html
-from citearchive.capture.html_lookup import c_lookup, install
+from citearchive.capture.html_lookup import TextElement, c_lookup, install
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "pages"
 
@@ -40,9 +42,25 @@ def _classes(html: str, lookup: lxml.etree.ElementClassLookup) -> Iterator[tuple
 
 
 def _both(html: str) -> tuple[list[tuple[str, type]], list[tuple[str, type]]]:
-    return list(_classes(html, lxml.html.HtmlElementClassLookup())), list(
-        _classes(html, c_lookup())
-    )
+    """(tag, class) of every node from both lookups, TextElement read as HtmlElement."""
+    python = list(_classes(html, lxml.html.HtmlElementClassLookup()))
+    c = [(tag, lxml.html.HtmlElement if cls is TextElement else cls) for tag, cls in
+         _classes(html, c_lookup())]  # fmt: skip
+    return python, c
+
+
+STRING = lxml.etree.XPath("string()", smart_strings=False)  # lxml.html's text_content
+
+
+def _texts_agree(html: str) -> int:
+    """How many elements were compared; fails on the first whose texts differ."""
+    tree = lxml.html.document_fromstring(html, parser=_parser(c_lookup()))
+    compared = 0
+    for node in tree.iter():
+        if isinstance(node, TextElement):
+            assert node.text_content() == STRING(node), lxml.etree.tostring(node)
+            compared += 1
+    return compared
 
 
 def test_every_node_gets_the_class_the_python_lookup_gives() -> None:
@@ -53,6 +71,11 @@ def test_every_node_gets_the_class_the_python_lookup_gives() -> None:
     assert {lxml.html.FormElement, lxml.html.InputElement, lxml.html.SelectElement} <= kinds
     assert {lxml.html.TextareaElement, lxml.html.LabelElement, lxml.html.HtmlComment} <= kinds
     assert lxml.html.HtmlElement in kinds
+    # plain elements are TextElements, whose text is lxml.html's (comments and PIs left out)
+    assert _texts_agree(HANDWRITTEN) > 10
+    body = lxml.html.document_fromstring(HANDWRITTEN, parser=_parser(c_lookup())).body
+    assert isinstance(body, TextElement) and "停戦 協議" in body.text_content()
+    assert "a comment" not in body.text_content()
 
 
 def test_lookup_leaves_lxmls_global_namespace_registry_alone() -> None:
@@ -68,15 +91,18 @@ _piece = st.one_of(
     st.text(alphabet="abc停戦мир &<>;#x", max_size=8),
     st.sampled_from(TAGS).map(lambda t: f"<{t}>"),
     st.sampled_from(TAGS).map(lambda t: f"</{t}>"),
-    st.sampled_from(["<!-- c -->", "<?pi x?>", "&amp;", "&nbsp;", "<br>", "<FORM>", "<Input>"]),
+    st.sampled_from(["<!-- c -->", "<?pi x?>", "&amp;", "&nbsp;", "&bogus;", "&#x1F600;"]),
+    st.sampled_from(["<br>", "<FORM>", "<Input>", "<script>a<b</script>", "<![CDATA[x]]>"]),
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_piece, max_size=40).map("".join))
-def test_tag_soup_gets_the_same_classes(soup: str) -> None:
-    python, c = _both(f"<html><body>{soup}</body></html>")
+def test_tag_soup_gets_the_same_classes_and_texts(soup: str) -> None:
+    html = f"<html><body>{soup}</body></html>"
+    python, c = _both(html)
     assert python == c
+    assert _texts_agree(html) >= 2  # html and body at least
 
 
 def test_installed_parsers_never_call_the_python_lookup(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ from functools import cache
 import lxml.etree
 import lxml.html
 
-__all__ = ["TextElement", "c_lookup", "install"]
+__all__ = ["TextElement", "c_lookup", "install", "use_lookup"]
 
 
 class TextElement(lxml.html.HtmlElement):
@@ -62,9 +62,15 @@ def c_lookup() -> lxml.etree.ElementNamespaceClassLookup:
 @cache
 def install() -> None:
     """Use :func:`c_lookup` in the HTML parsers extraction uses (once per process)."""
+    use_lookup(c_lookup())
+
+
+def use_lookup(lookup: lxml.etree.ElementClassLookup) -> None:
+    """Set ``lookup`` on trafilatura's parser and lxml.html's default one (benchmarks give
+    them back lxml.html's own, ``HtmlElementClassLookup()``, to time trafilatura as it
+    comes)."""
     import trafilatura.utils
 
-    lookup = c_lookup()
     for parser in (lxml.html.html_parser, getattr(trafilatura.utils, "HTML_PARSER", None)):
         if isinstance(parser, lxml.html.HTMLParser):
             parser.set_element_class_lookup(lookup)

@@ -31,6 +31,7 @@ import json
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -117,7 +118,7 @@ def _identifier() -> Any:
 def _classify(text: str | None) -> tuple[str | None, float]:
     """(ISO 639 code, probability) of the start of ``text``; (None, 0) if unsure."""
     sample = " ".join((text or "")[: 10 * LANGUAGE_SAMPLE_CHARS].split())[:LANGUAGE_SAMPLE_CHARS]
-    if sum(char.isalpha() for char in sample) < LANGUAGE_MIN_LETTERS:
+    if sum(map(str.isalpha, sample)) < LANGUAGE_MIN_LETTERS:
         return None, 0.0
     # fastText takes UTF-8: a lone surrogate (text decoded with surrogateescape) becomes "?"
     sample = sample.encode("utf-8", "replace").decode("utf-8")
@@ -270,10 +271,13 @@ def _head_meta(html: str) -> tuple[dict[str, str], str | None]:
 
 def _author(metas: dict[str, str], html: str) -> str | None:
     """Author from meta tags, else JSON-LD; URLs, @handles and placeholders skipped, "By " cut."""
-    match = _JSONLD_AUTHOR.search(html)
-    candidates = [metas.get(key) for key in AUTHOR_KEYS]
-    candidates.append(_clean(_json_string(match.group(1))) if match else None)
-    for value in candidates:
+
+    def candidates() -> Iterator[str | None]:
+        yield from (metas.get(key) for key in AUTHOR_KEYS)
+        match = _search(_JSONLD_AUTHOR, html)  # the page is searched only when needed
+        yield _clean(_json_string(match.group(1))) if match else None
+
+    for value in candidates():
         if not value or value.startswith(("http://", "https://", "@")):
             continue
         value = re.sub(r"^by\s+", "", value, flags=re.IGNORECASE)
@@ -282,14 +286,28 @@ def _author(metas: dict[str, str], html: str) -> str | None:
     return None
 
 
+# Each whole-page pattern needs its literal: looking for that first (str.find, ~20 µs on a
+# 200 KB page) spares a page without it the regular expression's scan (~0.2-0.3 ms).
+_NEEDS = {
+    _JSONLD_AUTHOR: '"author"',
+    _JSONLD_DATE: '"datePublished"',
+    _ITEMPROP_DATE: "datePublished",
+}
+
+
+def _search(pattern: re.Pattern[str], html: str) -> re.Match[str] | None:
+    needed = _NEEDS.get(pattern)
+    return pattern.search(html) if needed is None or needed in html else None
+
+
 def _first_group(pattern: re.Pattern[str], html: str) -> str | None:
-    match = pattern.search(html)
+    match = _search(pattern, html)
     return match.group(1) if match else None
 
 
 def _microdata_date(html: str) -> str | None:
     """The value of the first element with ``itemprop="datePublished"`` (any attribute order)."""
-    match = _ITEMPROP_DATE.search(html)
+    match = _search(_ITEMPROP_DATE, html)
     if not match:
         return None
     tag = html[html.rfind("<", 0, match.start()) : html.find(">", match.end()) + 1]

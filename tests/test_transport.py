@@ -4,12 +4,17 @@ streams, against a real server on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import socket
+import threading
 import time
 
+import httpcore
 import httpx
 
 from citearchive.capture.fetch import FetchResult, fetch, make_client
-from citearchive.capture.transport import AsyncioStream
+from citearchive.capture.transport import AsyncioBackend, AsyncioStream
 from citearchive.config import Settings, resolve_settings
 from localserver import LocalServer, Request, respond
 
@@ -110,3 +115,61 @@ def test_refused_and_silent_servers_are_named(local_server: LocalServer) -> None
 async def fetch_one(url: str, settings: Settings = SETTINGS) -> FetchResult:
     async with make_client(settings) as client:
         return await fetch(client, url, settings)
+
+
+def _silent_listener() -> tuple[socket.socket, list[socket.socket]]:
+    """A TCP listener on 127.0.0.1 that accepts connections and never reads from them."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(listener.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, accepted
+
+
+def test_a_stream_to_a_peer_that_never_reads_is_closed_at_once() -> None:
+    listener, accepted = _silent_listener()
+    port = listener.getsockname()[1]
+
+    async def go() -> tuple[type[BaseException], int]:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5)
+        try:
+            await stream.write(b"x" * 50_000_000, timeout=0.3)  # the peer never reads
+        except httpcore.TimeoutException as exc:
+            failed: type[BaseException] = type(exc)
+        await stream.aclose()
+        await asyncio.sleep(0.05)
+        return failed, stream.get_extra_info("socket").fileno()
+
+    try:
+        failed, fileno = asyncio.run(go())
+    finally:
+        listener.close()
+        for peer in accepted:
+            peer.close()
+    assert failed is httpcore.WriteTimeout
+    assert fileno == -1  # the socket is gone, unsent bytes and all (not held for the peer)
+
+
+def test_the_kernels_own_timeout_is_a_failure_not_our_time_limit(
+    local_server: LocalServer,
+) -> None:
+    async def go() -> type[BaseException]:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", local_server.port, timeout=5)
+        assert isinstance(stream, AsyncioStream)
+        # what the reader gets when TCP gives up on a dead peer (ETIMEDOUT): no local test
+        # can make the kernel do that, so the error is handed to the stream's own reader
+        stream._reader.set_exception(TimeoutError(errno.ETIMEDOUT, "Connection timed out"))
+        try:
+            await stream.read(1024, timeout=30)
+        except httpcore.NetworkError as exc:
+            return type(exc)
+        finally:
+            await stream.aclose()
+        raise AssertionError("the read did not fail")
+
+    assert asyncio.run(go()) is httpcore.ReadError  # as anyio reports it: not ReadTimeout

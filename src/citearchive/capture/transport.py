@@ -1,14 +1,17 @@
 """The HTTP transport of ``fetch``: httpx and httpcore's connection pool on asyncio's streams.
 
-httpcore runs on asyncio through anyio, and anyio's layers (a cancel scope around every
-read and write, a dict of socket attributes built for every ``get_extra_info``, the
-sniffio look-ups) cost ~1.4 ms of the main process's CPU per 200 KB page: a third of the
-HTTP path (issue 11, measured over the fetch benchmark's 50 loopback hosts). httpcore's
-network backend is public API (``httpcore.AsyncNetworkBackend``: connect, read, write,
-TLS, extra information); :class:`AsyncioBackend` is that API on ``asyncio.open_connection``
-and ``StreamWriter.start_tls``, with the same exceptions httpcore's own backend raises
-(``ConnectError``, ``ReadTimeout``...; the ``OSError`` or ``ssl.SSLError`` kept as their
-cause, where ``describe_error`` looks for it).
+httpcore does its network I/O on asyncio through anyio, and anyio's layers (a cancel scope
+around every read and write, a dict of socket attributes built for every
+``get_extra_info``, the sniffio look-ups) cost ~1 ms of the main process's CPU per 200 KB
+page, a quarter of the HTTP path (issue 11, measured over the fetch benchmark's 50
+loopback hosts). httpcore's network backend is public API
+(``httpcore.AsyncNetworkBackend``: connect, read, write, TLS, extra information);
+:class:`AsyncioBackend` is that API on ``asyncio.open_connection`` and
+``StreamWriter.start_tls``, with the exceptions httpcore's own backend raises
+(``ConnectError``, ``ReadTimeout``...: a timeout kind only when our time limit ran out),
+the ``OSError``, ``ssl.SSLError`` or ``socket.gaierror`` kept as their cause, where
+``describe_error`` looks for it. httpcore's pool itself still takes its locks and events
+from anyio.
 
 Connections are made as anyio makes them: every address of a host name tried, IPv6 and
 IPv4 raced 250 ms apart (Happy Eyeballs, RFC 8305); an IP address is connected to
@@ -45,6 +48,19 @@ def _literal(host: str) -> bool:
     return True
 
 
+def _failure(
+    limit: asyncio.Timeout,
+    timed_out: type[httpcore.TimeoutException],
+    failed: type[httpcore.NetworkError],
+    exc: OSError,
+) -> Exception:
+    """httpcore's exception for ``exc``: the timeout kind only when ``limit`` ran out (the
+    kernel's own ETIMEDOUT, also a TimeoutError, is a failure, as anyio reports it)."""
+    if limit.expired():
+        return timed_out(str(exc))
+    return failed(str(exc) or type(exc).__name__)
+
+
 def _readable(sock: socket.socket | None) -> bool:
     """Whether a read would return at once (data, or the end: the peer closed)."""
     fd = sock.fileno() if sock is not None else -1
@@ -61,32 +77,38 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
+        # asyncio's TransportSocket: a socket.socket's read-only view (fileno, getpeername...)
         self._socket: socket.socket | None = writer.get_extra_info("socket")
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        limit = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with limit:
                 return await self._reader.read(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore.ReadTimeout(str(exc)) from exc
-        except OSError as exc:
-            raise httpcore.ReadError(str(exc)) from exc
+        except OSError as exc:  # TimeoutError included: ours, or the kernel's ETIMEDOUT
+            raise _failure(limit, httpcore.ReadTimeout, httpcore.ReadError, exc) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
             return
+        limit = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with limit:
                 self._writer.write(buffer)
                 await self._writer.drain()
-        except TimeoutError as exc:
-            raise httpcore.WriteTimeout(str(exc)) from exc
         except OSError as exc:
-            raise httpcore.WriteError(str(exc)) from exc
+            raise _failure(limit, httpcore.WriteTimeout, httpcore.WriteError, exc) from exc
 
     async def aclose(self) -> None:
-        # not awaiting wait_closed(): a hostile peer could keep a TLS shutdown waiting
-        self._writer.close()
+        """Close at once, as anyio does: a TLS close_notify or the last bytes get one turn
+        of the loop to go out, then the socket is dropped. (A plain ``close()`` keeps it
+        open until a peer that never reads takes the buffer, or 30 s for a TLS shutdown.)"""
+        transport = self._writer.transport
+        try:
+            self._writer.close()
+            await asyncio.sleep(0)
+        finally:
+            transport.abort()
 
     async def start_tls(
         self,
@@ -94,15 +116,13 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        limit = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with limit:  # (asyncio's own 60 s handshake limit stays as a backstop)
                 await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
-        except TimeoutError as exc:
-            self._writer.close()
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        except (OSError, ssl.SSLError) as exc:  # a certificate error is an SSLError
-            self._writer.close()
-            raise httpcore.ConnectError(str(exc)) from exc
+        except OSError as exc:  # a certificate error is an ssl.SSLError, an OSError
+            self._writer.transport.abort()
+            raise _failure(limit, httpcore.ConnectTimeout, httpcore.ConnectError, exc) from exc
         return self  # the writer now speaks TLS over the same socket
 
     def get_extra_info(self, info: str) -> Any:
@@ -123,7 +143,8 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
 
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend on asyncio's own streams (no anyio in the request path)."""
+    """httpcore's network backend on asyncio's own streams: connecting, reading and writing
+    without anyio (httpcore's pool still takes its locks and events from anyio)."""
 
     async def connect_tcp(
         self,
@@ -133,8 +154,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        limit = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with limit:
                 reader, writer = await asyncio.open_connection(
                     host,
                     port,
@@ -142,10 +164,8 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                     local_addr=(local_address, 0) if local_address else None,
                     happy_eyeballs_delay=None if _literal(host) else HAPPY_EYEBALLS_DELAY,
                 )
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(str(exc)) from exc
-        except OSError as exc:  # refused, unreachable, DNS (socket.gaierror)
-            raise httpcore.ConnectError(str(exc)) from exc
+        except OSError as exc:  # refused, unreachable, DNS (socket.gaierror), timed out
+            raise _failure(limit, httpcore.ConnectTimeout, httpcore.ConnectError, exc) from exc
         except UnicodeError as exc:  # a name the resolver cannot take (an empty label: a..b)
             try:  # raised, so it is the context httpcore keeps when it drops the cause
                 raise socket.gaierror(socket.EAI_NONAME, f"invalid host name: {exc}") from exc

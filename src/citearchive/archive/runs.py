@@ -182,8 +182,11 @@ def build_manifest(
     path = archive.warc_path(filename) if filename else None
     if path is not None and path.is_file():
         size, sha = path.stat().st_size, _file_sha256(path)
-        as_written = written is not None and (written.size, written.sha256) == (size, sha)
-        for m in written.members() if written and as_written else scan_members(path):
+        if written is not None and (written.size, written.sha256) == (size, sha):
+            members: Iterator[Member | tuple[int, str]] = written.members()
+        else:
+            members = scan_members(path)
+        for m in members:
             if isinstance(m, Member):
                 lines.append(_line("record", m.offset, m.length, m.sha256, m.rec_type,
                                    m.record_id, m.payload_digest))  # fmt: skip

@@ -171,10 +171,10 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                 raise socket.gaierror(socket.EAI_NONAME, f"invalid host name: {exc}") from exc
             except socket.gaierror as lookup:
                 raise httpcore.ConnectError(str(lookup)) from lookup
-        sock = writer.get_extra_info("socket")
+        stream = AsyncioStream(reader, writer)
         for option in socket_options or ():
-            sock.setsockopt(*option)
-        return AsyncioStream(reader, writer)
+            stream.get_extra_info("socket").setsockopt(*option)
+        return stream
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -89,13 +89,12 @@ class WarcFile:
         # what this writer wrote, for the manifest; None once that is not the whole file
         # (it held records before, or a failed record was cut off again)
         self._members: IO[str] | None = None
+        self._size = 0
+        self._file_sha = hashlib.sha256()
         if self._fh.tell() == 0:
             self._members = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
             # kept past close() for the manifest; closed when this writer is collected
             weakref.finalize(self, self._members.close)
-        self._size = 0
-        self._file_sha = hashlib.sha256()
-        if self._fh.tell() == 0:
             self.write([self._builder.create_warcinfo_record(name, info)])
             self.sync()
 

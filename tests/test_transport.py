@@ -14,7 +14,7 @@ import httpcore
 import httpx
 
 from citearchive.capture.fetch import FetchResult, fetch, make_client
-from citearchive.capture.transport import AsyncioBackend, AsyncioStream
+from citearchive.capture.transport import AsyncioBackend, AsyncioStream, AsyncioTransport
 from citearchive.config import Settings, resolve_settings
 from localserver import LocalServer, Request, respond
 
@@ -73,6 +73,86 @@ def test_a_connection_the_server_closed_is_not_reused(local_server: LocalServer)
     first, second = asyncio.run(go())
     assert first.status_code == second.status_code == 200
     assert first.text != second.text  # a new connection from another port
+
+
+def _servers(n: int) -> list[LocalServer]:
+    servers = [LocalServer() for _ in range(n)]
+    for server in servers:
+        server.route("/port", _peer_echo)
+        server.route("/big", respond(b"x" * 2_000_000))
+    return servers
+
+
+def _wait_closed(server: LocalServer) -> bool:
+    """Whether the server's connections all end within 5 s (the client closed them)."""
+    deadline = time.monotonic() + 5
+    while server.open_connections() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return server.open_connections() == 0
+
+
+def test_each_site_keeps_its_connection_among_many() -> None:
+    # ten sites in turn, more than the eight in flight: each one's second request reuses
+    # the connection of its first (one pool per origin, none evicted by the others)
+    servers = _servers(10)
+    try:
+        urls = [server.url("/port") for server in servers]
+        responses = _gets(urls * 2)
+        assert [r.text for r in responses[:10]] == [r.text for r in responses[10:]]
+        assert len({r.text for r in responses}) == 10
+    finally:
+        for server in servers:
+            server.close()
+
+
+def _client(transport: AsyncioTransport) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport)
+
+
+def test_origins_past_the_limit_and_idle_ones_are_closed() -> None:
+    a, b, c = _servers(3)
+    limits = httpx.Limits(keepalive_expiry=0.3)
+
+    async def go() -> list[bool]:
+        transport = AsyncioTransport(limits=limits, max_origins=2)
+        async with _client(transport) as client:
+            for server in (a, b):
+                (await client.get(server.url("/port"))).raise_for_status()
+            await client.get(c.url("/port"))  # a third origin: the least recent one goes
+            first = [await _closed(a), b.open_connections() == 1]
+            await asyncio.sleep(0.35)  # past the expiry: b and c are idle too long
+            await client.get(a.url("/port"))
+            return [*first, await _closed(b), await _closed(c), a.open_connections() == 1]
+
+    async def _closed(server: LocalServer) -> bool:
+        return await asyncio.to_thread(_wait_closed, server)
+
+    try:
+        assert asyncio.run(go()) == [True] * 5
+    finally:
+        for server in (a, b, c):
+            server.close()
+
+
+def test_a_response_still_open_keeps_its_origin() -> None:
+    a, b = _servers(2)
+
+    async def go() -> tuple[int, bool, bool]:
+        async with _client(AsyncioTransport(max_origins=1)) as client:
+            async with client.stream("GET", a.url("/big")) as big:
+                chunks = big.aiter_raw()
+                first = await anext(chunks)
+                await client.get(b.url("/port"))  # one origin allowed, but a's is in use
+                rest = b"".join([chunk async for chunk in chunks])
+            kept = a.open_connections() == 1
+            await client.get(b.url("/port"))  # a's response is closed now: its pool goes
+            return len(first) + len(rest), kept, await asyncio.to_thread(_wait_closed, a)
+
+    try:
+        assert asyncio.run(go()) == (2_000_000, True, True)
+    finally:
+        a.close()
+        b.close()
 
 
 def test_a_host_name_is_resolved_and_connected(local_server: LocalServer) -> None:

@@ -2,7 +2,7 @@
 
 :mod:`.pipeline` runs a fetch over every source (:mod:`.rows` builds and commits the
 ``captures`` rows, :mod:`.report` sums up the run): :mod:`.fetch` follows one URL's
-redirects and retries over httpx (its pool on asyncio's streams, :mod:`.transport`),
+redirects and retries over httpx (a pool per site on asyncio's streams, :mod:`.transport`),
 :mod:`.body` reads each response under the caps into an
 :mod:`.exchange`, :mod:`.politeness` spaces requests per host and decides retries,
 :mod:`.adapters` knows sites (Telegram's embed view), :mod:`.fallback` and :mod:`.memento`

@@ -67,11 +67,9 @@ def make_client(settings: Settings, *, verify: bool | ssl.SSLContext = True) -> 
         ),
         follow_redirects=False,
         verify=verify,  # for proxies from the environment; the transport has its own
-        # issue 11: httpcore scans its whole pool (quadratically) on every request; idle
-        # connections beyond the ones in flight cost more CPU than their reuse saves
+        # one pool per site, keeping as many idle connections as may be in flight to it
         transport=AsyncioTransport(
-            verify=verify,
-            limits=httpx.Limits(max_keepalive_connections=max(1, settings.concurrency)),
+            verify=verify, limits=httpx.Limits(max_keepalive_connections=settings.per_host)
         ),
     )
 

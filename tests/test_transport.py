@@ -14,7 +14,12 @@ import httpcore
 import httpx
 
 from citearchive.capture.fetch import FetchResult, fetch, make_client
-from citearchive.capture.transport import AsyncioBackend, AsyncioStream, AsyncioTransport
+from citearchive.capture.transport import (
+    AsyncioBackend,
+    AsyncioStream,
+    AsyncioTransport,
+    OriginPools,
+)
 from citearchive.config import Settings, resolve_settings
 from localserver import LocalServer, Request, respond
 
@@ -129,6 +134,56 @@ def test_origins_past_the_limit_and_idle_ones_are_closed() -> None:
 
     try:
         assert asyncio.run(go()) == [True] * 5
+    finally:
+        for server in (a, b, c):
+            server.close()
+
+
+def test_a_request_while_idle_pools_close_gets_a_live_one() -> None:
+    a, b, c = _servers(3)
+
+    def slow(request: Request) -> None:
+        request.sleep(0.3)
+        _peer_echo(request)
+
+    b.route("/slow", slow)
+
+    async def go() -> tuple[bytes, bytes]:
+        gate = asyncio.Event()
+
+        class GatedClose(httpcore.AsyncConnectionPool):
+            """A real pool whose closing waits until the test lets it go on."""
+
+            async def aclose(self) -> None:
+                await gate.wait()
+                await super().aclose()
+
+        pools = OriginPools(
+            lambda: GatedClose(network_backend=AsyncioBackend()), max_origins=64, idle_expiry=0.2
+        )
+
+        async def get(url: str) -> bytes:
+            host = url.split("/")[2]
+            request = httpcore.Request("GET", url, headers=[(b"Host", host.encode())])
+            response = await pools.handle_async_request(request)
+            try:
+                return b"".join([chunk async for chunk in response.stream])
+            finally:
+                await response.aclose()
+
+        await get(a.url("/port"))
+        await get(b.url("/port"))
+        await asyncio.sleep(0.25)  # both idle past the expiry
+        closing = asyncio.create_task(get(c.url("/port")))  # closes a's and b's pools...
+        await asyncio.sleep(0.05)  # ...held at the gate
+        during = asyncio.create_task(get(b.url("/slow")))  # b again, while they close
+        await asyncio.sleep(0.1)  # b's request now waits for its response
+        gate.set()
+        return await closing, await during
+
+    try:
+        first, second = asyncio.run(go())
+        assert first.isdigit() and second.isdigit()  # both answered: b's new pool survived
     finally:
         for server in (a, b, c):
             server.close()

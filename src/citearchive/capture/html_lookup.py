@@ -42,6 +42,7 @@ class TextElement(lxml.html.HtmlElement):
         return text
 
 
+@cache
 def c_lookup() -> lxml.etree.ElementNamespaceClassLookup:
     """A C-level lookup giving every node of parsed HTML the class
     ``HtmlElementClassLookup`` gives it (:class:`TextElement` for a plain ``HtmlElement``).
@@ -49,7 +50,8 @@ def c_lookup() -> lxml.etree.ElementNamespaceClassLookup:
     Parsed HTML has lower-case tag names and no namespaces. An element made by hand as
     ``FORM`` or ``{ns}input`` would be a FormElement or an InputElement under
     lxml.html's lookup, which lower-cases names and ignores namespaces, and a
-    TextElement here; neither extraction nor trafilatura makes such elements."""
+    TextElement here; neither extraction nor trafilatura makes such elements. Built once
+    per process: a lookup holds no state, so every parser can share it."""
     fallback = lxml.etree.ElementDefaultClassLookup(
         element=TextElement,
         comment=lxml.html.HtmlComment,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import select
 import socket
 import ssl
@@ -222,7 +223,8 @@ class AsyncioTransport(httpx.AsyncHTTPTransport):
                 network_backend=backend,
             )
 
-        expiry = 5.0 if limits.keepalive_expiry is None else limits.keepalive_expiry
+        # httpx's None keeps connections for ever: so does the origin's pool then
+        expiry = math.inf if limits.keepalive_expiry is None else limits.keepalive_expiry
         # httpx calls only what OriginPools has: handle_async_request, aclose, aenter, aexit
         pools = OriginPools(origin_pool, max_origins=max_origins, idle_expiry=expiry)
         self._pool = pools  # type: ignore[assignment]

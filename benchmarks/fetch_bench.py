@@ -36,15 +36,18 @@ its extraction workers. The polite per-host delay is set to 0 here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -231,21 +234,67 @@ def two_processes(pages: list[tuple[str, bytes]], which: range) -> float:
     return time.perf_counter() - t0
 
 
-def run_default(n: int, browser_auto: bool = True) -> None:
-    """Issue 11's configuration: defaults, 50 hosts, a separate ``citearchive fetch``."""
+@dataclass
+class Round:
+    """One round of the default configuration: the fetch between two halves of each
+    baseline (seconds and CPU seconds)."""
+
+    fetch_s: float
+    baseline_s: float
+    pair_s: float
+    tree_cpu: float
+    main_cpu: float
+    baseline_cpu: float
+    server_cpu: float
+    peak_pss: float
+    captured: float
+
+
+def run_default(n: int, browser_auto: bool = True, rounds: int = 3) -> None:
+    """Issue 11's configuration: defaults, 50 hosts, a separate ``citearchive fetch``;
+    ``rounds`` times over, each round bracketed by its own baselines, then the medians."""
     pages = load_pages(0, 10**9)
     server, port = serve(pages)
     avg = sum(len(b) for _, b in pages) / len(pages)
     print(f"default settings, {len(HOSTS_50)} hosts: {n} pages, cycling {len(pages)} corpus "
-          f"pages of {avg / 1000:.0f} KB on average"
+          f"pages of {avg / 1000:.0f} KB on average, {rounds} round(s)"
           + ("" if browser_auto else " (--http-only: browser_auto off)"))  # fmt: skip
-    # The baseline runs in two halves, before and after fetch: a shared machine's speed
-    # drifts over minutes, and the two halves bracket the fetch between them.
+    env = user_environment()
     # (warmed up first: its lazy set-up, such as jusText's stoplist, is not charged to it)
     baseline(pages, range(len(pages) - 20, len(pages)))
+    results = []
+    try:
+        for k in range(rounds):
+            r = _default_round(n, pages, server.pid, port, env, browser_auto)
+            results.append(r)
+            _print_round(f"round {k + 1}", n, r)
+    finally:
+        server.terminate()
+    if rounds > 1:
+        columns = zip(*(dataclasses.astuple(r) for r in results), strict=True)
+        _print_round("median of the rounds", n, Round(*map(statistics.median, columns)))
+        ratios = sorted(r.baseline_s / r.fetch_s for r in results)
+        shares = sorted(r.pair_s / r.fetch_s for r in results)
+        print(f"ratio over the rounds: median {statistics.median(ratios):.2f}x, "
+              f"{ratios[0]:.2f}-{ratios[-1]:.2f}x (target >= 1.5x)")  # fmt: skip
+        print(f"share of two processes' rate over the rounds: median "
+              f"{statistics.median(shares):.0%}, {shares[0]:.0%}-{shares[-1]:.0%}")  # fmt: skip
+
+
+def _default_round(
+    n: int,
+    pages: list[tuple[str, bytes]],
+    server_pid: int,
+    port: int,
+    env: dict[str, str],
+    browser_auto: bool,
+) -> Round:
+    # Each baseline runs in two halves, before and after the fetch: a shared machine's
+    # speed drifts over minutes, and the two halves bracket the fetch between them.
     first = baseline(pages, range(0, n, 2))
     pair_first = two_processes(pages, range(0, n, 2))
     peak = main_cpu = 0.0
+    server_before = cpu_seconds(server_pid)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as tmp:
         sources = Path(tmp) / "sources.toml"
@@ -256,7 +305,6 @@ def run_default(n: int, browser_auto: bool = True) -> None:
         archive = str(Path(tmp) / "archive")
         cmd = [sys.executable, "-m", "citearchive", "fetch", "-s", str(sources), "-a", archive,
                "--no-progress", "--json"]  # fmt: skip
-        env = user_environment()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
         done = threading.Event()
@@ -270,45 +318,56 @@ def run_default(n: int, browser_auto: bool = True) -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         out, _ = proc.communicate()
-        pipeline_s = time.perf_counter() - t0
+        fetch_s = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        tree_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         done.set()
         sampler.join()
         outcomes = json.loads(out)["sources"]
-        captured = sum(o["status"] == "captured" for o in outcomes)
-    server_cpu = cpu_seconds(server.pid)
-    server.terminate()
+    tree_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    server_cpu = cpu_seconds(server_pid) - server_before
     pair_second = two_processes(pages, range(1, n, 2))
     second = baseline(pages, range(1, n, 2))
-    baseline_s, baseline_cpu = first[0] + second[0], first[1] + second[1]
-    pair_s = pair_first + pair_second
-    print(f"baseline halves before/after fetch: {first[0]:.1f} s / {second[0]:.1f} s "
+    print(f"baseline halves before/after the fetch: {first[0]:.1f} s / {second[0]:.1f} s "
           f"(two processes: {pair_first:.1f} s / {pair_second:.1f} s)")  # fmt: skip
-    pipeline_rate, baseline_rate = n / pipeline_s, n / baseline_s
-    print(f"captured {captured} of {n}")
-    print(f"citearchive fetch (whole process, defaults): {pipeline_rate:7.1f} pages/s")
-    print(f"baseline (trafilatura.extract, 1 process):   {baseline_rate:7.1f} pages/s")
-    print(f"ratio: {pipeline_rate / baseline_rate:.2f}x (target >= 1.5x)")
-    pair_rate = n / pair_s
-    print(f"two processes of trafilatura.extract at once: {pair_rate:7.1f} pages/s, "
-          f"{pair_rate / baseline_rate:.2f}x one process: the most two busy cores give here; "
-          f"fetch reaches {pipeline_rate / pair_rate:.0%} of it")  # fmt: skip
-    print(f"peak PSS of the fetch process tree (main + workers): {peak:.0f} MB (target < 300)")
+    return Round(
+        fetch_s=fetch_s, baseline_s=first[0] + second[0], pair_s=pair_first + pair_second,
+        tree_cpu=tree_cpu, main_cpu=main_cpu, baseline_cpu=first[1] + second[1],
+        server_cpu=server_cpu, peak_pss=peak,
+        captured=sum(o["status"] == "captured" for o in outcomes),
+    )  # fmt: skip
+
+
+def _print_round(label: str, n: int, r: Round) -> None:
+    fetch_rate, baseline_rate, pair_rate = n / r.fetch_s, n / r.baseline_s, n / r.pair_s
     ms = 1000 / n
-    print(
-        f"CPU per page: fetch tree {tree_cpu * ms:.1f} ms (main process {main_cpu * ms:.1f} ms, "
-        f"workers {(tree_cpu - main_cpu) * ms:.1f} ms); baseline {baseline_cpu * ms:.1f} ms"
-    )
-    print(f"ratio on two idle cores (2 x baseline CPU / fetch CPU): "
-          f"{2 * baseline_cpu / tree_cpu:.2f}x")  # fmt: skip
-    print(f"the local sites' server (sharing the two cores): {server_cpu * ms:.1f} ms CPU a page")
+    print(f"{label}: captured {r.captured:.0f} of {n}")
+    print(f"  citearchive fetch (whole process, defaults): {fetch_rate:7.1f} pages/s")
+    print(f"  baseline (trafilatura.extract, 1 process):   {baseline_rate:7.1f} pages/s")
+    print(f"  ratio: {fetch_rate / baseline_rate:.2f}x (target >= 1.5x)")
+    print(f"  two processes of trafilatura.extract at once: {pair_rate:7.1f} pages/s, "
+          f"{pair_rate / baseline_rate:.2f}x one process: the most two busy cores give here; "
+          f"fetch reaches {fetch_rate / pair_rate:.0%} of it")  # fmt: skip
+    print(f"  peak PSS of the fetch process tree (main + workers): {r.peak_pss:.0f} MB "
+          f"(target < 300)")  # fmt: skip
+    print(f"  CPU per page: fetch tree {r.tree_cpu * ms:.1f} ms (main process "
+          f"{r.main_cpu * ms:.1f} ms, workers {(r.tree_cpu - r.main_cpu) * ms:.1f} ms); "
+          f"baseline {r.baseline_cpu * ms:.1f} ms")  # fmt: skip
+    print(f"  ratio on two idle cores (2 x baseline CPU / fetch CPU): "
+          f"{2 * r.baseline_cpu / r.tree_cpu:.2f}x")  # fmt: skip
+    print(f"  the local sites' server (sharing the two cores): {r.server_cpu * ms:.1f} ms CPU "
+          f"a page")  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--pages", type=int, default=1000)
     ap.add_argument("--only", choices=["default", "friendly"])
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="default configuration: rounds, each bracketed by its own baselines (median)",
+    )
     ap.add_argument(
         "--http-only",
         action="store_true",
@@ -318,7 +377,7 @@ def main() -> None:
     if not CORPUS.is_dir():
         sys.exit(f"corpus not found at {CORPUS}")
     if args.only != "friendly":
-        run_default(args.pages, browser_auto=not args.http_only)
+        run_default(args.pages, browser_auto=not args.http_only, rounds=args.rounds)
     if args.only != "default":
         run_friendly(args.pages)
 

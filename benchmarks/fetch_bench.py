@@ -3,6 +3,7 @@
     python benchmarks/fetch_bench.py            # N = 1000 pages, both configurations
     python benchmarks/fetch_bench.py -n 200     # quicker
     python benchmarks/fetch_bench.py --only default   # or --only friendly
+    python benchmarks/fetch_bench.py --only default --rounds 1   # one round, ~2 min
 
 **default** (issue 11): what a user gets. ``citearchive fetch`` runs as its own process with
 the default settings (8 in flight, 2 per host, 1 s between requests to one host) over N
@@ -21,6 +22,8 @@ extracted by two plain ``trafilatura.extract()`` processes at once, also in two 
 around the fetch: no pipeline can beat that rate on this machine, and two processes on a
 virtual machine's two cores come well short of twice one (shared caches and memory
 bandwidth, the host's other tenants), so the fetch is also reported as a share of it.
+The whole comparison runs ``--rounds`` times (3), each round bracketed by its own
+baselines, and the medians are printed last: one round moves by ±15% with the neighbours.
 
 **friendly** (the first benchmark, kept for comparison):
 

@@ -282,6 +282,8 @@ def run_default(n: int, browser_auto: bool = True, rounds: int = 3) -> None:
               f"{ratios[0]:.2f}-{ratios[-1]:.2f}x (target >= 1.5x)")  # fmt: skip
         print(f"share of two processes' rate over the rounds: median "
               f"{statistics.median(shares):.0%}, {shares[0]:.0%}-{shares[-1]:.0%}")  # fmt: skip
+        print(f"peak PSS over the rounds: highest {max(r.peak_pss for r in results):.0f} MB "
+              f"(target < 300)")  # fmt: skip
 
 
 def _default_round(

@@ -50,7 +50,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +236,7 @@ def two_processes(pages: list[tuple[str, bytes]], which: range) -> float:
     return time.perf_counter() - t0
 
 
-@dataclass
+@dataclasses.dataclass
 class Round:
     """One round of the default configuration: the fetch between two halves of each
     baseline (seconds and CPU seconds)."""

@@ -90,3 +90,58 @@ def test_status_and_search_refuse_a_missing_archive_or_empty_query(tmp_path: Pat
     Archive.open(tmp_path / "a").close()
     result = runner.invoke(app, ["search", "  ", "-a", str(tmp_path / "a")])
     assert result.exit_code == 2 and "query is empty" in result.stderr
+
+
+def test_the_quick_status_path_prints_what_the_typer_command_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from citearchive.archive.store import Archive
+    from citearchive.cli import fast
+
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[[document]]\nid = "d"\ntitle = "Комментарий"\n\n'
+        '[[source]]\nid = "ru"\nfootnotes = [1, 2]\nurl = "http://127.0.0.1/новости"\n\n'
+        '[[source]]\nid = "ja"\nfootnotes = [3]\nurl = "http://127.0.0.1/ja"\n\n'
+        '[[source]]\nid = "gone"\nfootnotes = [4]\nurl = "http://127.0.0.1/gone"\n\n'
+        '[[source]]\nid = "later"\nfootnotes = [5]\n',
+        encoding="utf-8",
+    )
+    arch = Archive.open(tmp_path / "a")
+    arch.insert_captures(
+        [
+            {"source_id": "ru", "url": "http://127.0.0.1/новости", "fetched_at": "2026-11-01",
+             "text": "Совет ЕС", "title": "Новости"},
+            {"source_id": "ja", "url": "http://127.0.0.1/ja", "fetched_at": "2026-11-02",
+             "text": "停戦", "suspect": "[bold]a\x1b[2Jconsent wall[/bold]"},
+            {"source_id": "gone", "url": "http://127.0.0.1/gone", "fetched_at": "2026-11-03",
+             "error": "HTTP 404"},
+        ]
+    )  # fmt: skip
+    arch.close()
+    root, src = str(tmp_path / "a"), str(sources)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[source]\n", encoding="utf-8")
+    for args in (
+        ["-s", src, "-a", root],
+        ["--json", f"--sources={src}", f"--archive={root}"],
+        ["-a", root, "-s", str(tmp_path / "missing.toml")],
+        ["-s", str(bad), "-a", root],
+        ["-s", src, "-a", str(tmp_path / "typo")],
+    ):
+        code = fast.status(args)
+        quick = capsys.readouterr()
+        result = runner.invoke(app, ["status", *args])
+        assert code == result.exit_code, args
+        assert quick.out == result.stdout, args
+        assert quick.err == result.stderr, args
+    assert fast.status(["-s", src, "-a", root]) == 0
+    shown = capsys.readouterr().out
+    assert "\x1b" not in shown and "┃ source" in shown  # a page's escape codes never reach it
+    assert fast.status(["-s", src, "-a", root, "--json"]) == 0
+    rows = {r["source_id"]: r["last_status"] for r in json.loads(capsys.readouterr().out)}
+    assert rows == {"ru": "captured", "ja": "suspect: [bold]a\x1b[2Jconsent wall[/bold]",
+                    "gone": "failed: HTTP 404", "later": "unresolved"}  # fmt: skip
+    for args in (["--help"], ["x"], ["-s"], ["-a=x"], ["--bogus"], ["-s", src, "--limit", "2"]):
+        assert fast.status(args) is None, args  # left to typer: help, usage errors
+    assert fast.search(["q", "-a=x"]) is None  # click reads "-a=x" as the value "=x"

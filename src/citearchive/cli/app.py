@@ -28,11 +28,10 @@ from .common import (
     handles_errors,
     out,
     print_json,
-    safe,
-    short,
 )
 from .exchange import export_app, import_warc
 from .reindex import reindex
+from .render import safe, short, status_table
 from .resolve import resolve
 from .suggest import suggest
 from .timestamp import timestamp
@@ -354,16 +353,7 @@ def status(
     if as_json:
         print_json([r.to_dict() for r in rows])
         return
-    table = Table("source", "fn", "url", "last capture", "status", "verdict")
-    for column in table.columns:
-        column.overflow = "fold"
-    for r in rows:
-        table.add_row(
-            safe(r.source_id), ",".join(map(str, r.footnotes)), safe(r.url or "—"),
-            r.last_capture_at or "—", safe(short(r.last_status, 40)),
-            safe(r.last_verdict or "—"),
-        )  # fmt: skip
-    out.print(table)
+    out.print(status_table(rows))
 
 
 # --- serve ---------------------------------------------------------------------------------

@@ -9,17 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from .common import (
-    ArchiveOpt,
-    JsonOpt,
-    SourcesOpt,
-    err,
-    handles_errors,
-    out,
-    print_json,
-    safe,
-    short,
-)
+from .common import ArchiveOpt, JsonOpt, SourcesOpt, err, handles_errors, out, print_json
+from .render import safe, short
 
 # --- import-warc ---------------------------------------------------------------------------
 

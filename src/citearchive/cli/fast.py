@@ -1,10 +1,12 @@
-"""The ``citearchive`` console entry point, with a quick path for ``citearchive search``.
+"""The ``citearchive`` console entry point, with quick paths for the read-only commands.
 
 Loading typer (with click and pydantic) and rich takes most of a second on a busy machine,
-many times what a search costs. So ``main`` answers a plain ``citearchive search QUERY
-[-a ARCHIVE] [--limit N] [--json]`` itself, with the standard library and the search
-modules only, printing exactly what the typer command prints; anything else (``--help``,
-an unknown option, a bad value, every other command) goes to the typer app.
+many times what a search or a status costs. So ``main`` answers a plain ``citearchive search
+QUERY [-a ARCHIVE] [--limit N] [--json]`` itself, with the standard library and the search
+modules only, and a plain ``citearchive status [-s SOURCES] [-a ARCHIVE] [--json]`` with
+the modules it reads (rich for its table only), printing exactly what the typer commands
+print; anything else (``--help``, an unknown option, a bad value, every other command) goes
+to the typer app.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ BOLD, RESET = "\x1b[1m", "\x1b[0m"
 
 def main() -> None:
     argv = sys.argv[1:]
-    if argv[:1] == ["search"]:
-        code = search(argv[1:])
+    quick = QUICK.get(argv[0]) if argv else None
+    if quick is not None:
+        code = quick(argv[1:])
         if code is not None:
             sys.exit(code)
     from .app import app
@@ -37,7 +40,7 @@ def _parse(args: list[str]) -> tuple[str, Path, int, bool] | None:
         name, eq, value = arg.partition("=")
         if arg == "--json":
             as_json = True
-        elif name in ("-a", "--archive", "--limit") and (eq or i + 1 < len(args)):
+        elif _valued(name, eq, ("-a", "--archive", "--limit")) and (eq or i + 1 < len(args)):
             if not eq:
                 i += 1
                 value = args[i]
@@ -90,3 +93,71 @@ def search(args: list[str]) -> int | None:
         out.write(f"  {h.snippet}\n")
     out.write(f"{len(hits)} result(s)\n")
     return 0 if hits else 1
+
+
+def _valued(name: str, eq: str, names: tuple[str, ...]) -> bool:
+    """Whether ``name`` is one of ``names``, options that take a value: ``--name=value`` is
+    read only for long names (click reads ``-a=x`` as the value "=x": typer answers it)."""
+    return name in names and (not eq or name.startswith("--"))
+
+
+def _parse_status(args: list[str]) -> tuple[Path, Path, bool] | None:
+    """(sources, archive, as_json), or None when the typer command should answer."""
+    sources, archive, as_json = Path("sources.toml"), Path("archive"), False
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if arg == "--json":
+            as_json = True
+        elif _valued(name, eq, ("-s", "--sources", "-a", "--archive")) and (
+            eq or i + 1 < len(args)
+        ):
+            if not eq:
+                i += 1
+                value = args[i]
+            if name in ("-s", "--sources"):
+                sources = Path(value)
+            else:
+                archive = Path(value)
+        else:
+            return None  # --help, an unknown option, an argument: typer says it
+        i += 1
+    return sources, archive, as_json
+
+
+def status(args: list[str]) -> int | None:
+    """Run ``citearchive status``; its exit code, or None to let typer handle ``args``."""
+    parsed = _parse_status(args)
+    if parsed is None:
+        return None
+    sources, archive, as_json = parsed
+    import sqlite3
+
+    from ..archive.searchindex import connect
+    from ..errors import CitearchiveError
+    from ..sources.manifest import load_manifest
+    from ..verify.status import source_status
+
+    try:
+        manifest = load_manifest(sources)
+        connect(archive).close()  # a mistyped --archive is an error, not news
+        rows = source_status(manifest, archive)
+    except (CitearchiveError, KeyboardInterrupt, OSError, sqlite3.OperationalError) as exc:
+        from .render import console, report_error
+
+        code = report_error(exc, console(stderr=True))
+        if code is None:
+            raise
+        return code
+    if as_json:
+        data = [r.to_dict() for r in rows]
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    from .render import console, status_table
+
+    console().print(status_table(rows))
+    return 0
+
+
+QUICK = {"search": search, "status": status}

@@ -10,17 +10,8 @@ from rich.table import Table
 
 from ..config import resolve_settings
 from ..errors import UsageError
-from .common import (
-    ArchiveOpt,
-    JsonOpt,
-    SourcesOpt,
-    err,
-    handles_errors,
-    out,
-    print_json,
-    safe,
-    short,
-)
+from .common import ArchiveOpt, JsonOpt, SourcesOpt, err, handles_errors, out, print_json
+from .render import safe, short
 
 
 @handles_errors

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from .common import ArchiveOpt, JsonOpt, SourcesOpt, err, handles_errors, out, print_json, safe
+from .common import ArchiveOpt, JsonOpt, SourcesOpt, err, handles_errors, out, print_json
+from .render import safe
 
 
 @handles_errors

@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+import typer.main
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from citearchive.cli.app import app
@@ -145,3 +148,33 @@ def test_the_quick_status_path_prints_what_the_typer_command_prints(
     for args in (["--help"], ["x"], ["-s"], ["-a=x"], ["--bogus"], ["-s", src, "--limit", "2"]):
         assert fast.status(args) is None, args  # left to typer: help, usage errors
     assert fast.search(["q", "-a=x"]) is None  # click reads "-a=x" as the value "=x"
+
+
+ARG_TOKENS = ["-s", "-a", "--sources", "--archive", "--json", "--limit", "--help", "--", "-",
+              "s.toml", "архив", "停戦", "--sources=s.toml", "--archive=a", "-a=x", "--limit=2",
+              "0", "3", "²", "٣", "--bogus", "", " "]  # fmt: skip
+COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(ARG_TOKENS) | st.text(max_size=5), max_size=7))
+@example(["q", "--limit", "²"])  # a digit to str.isdigit, not to int(): was a traceback
+@example(["停戦", "--limit", "٣", "--archive=архив", "--json"])  # typer refuses "٣"
+def test_the_quick_paths_read_arguments_as_click_does(args: list[str]) -> None:
+    """Whatever the quick paths of search and status accept, click reads the same way; the
+    rest (None) is left to typer, which answers it."""
+    from citearchive.cli import fast
+
+    quick_status = fast._parse_status(list(args))
+    quick_search = fast._parse(list(args))
+    for name, quick in (("status", quick_status), ("search", quick_search)):
+        if quick is None:
+            continue
+        try:
+            params = COMMANDS[name].make_context(name, list(args)).params
+        except Exception as exc:
+            raise AssertionError(f"{name} {args}: accepted here, refused by click") from exc
+        if name == "status":
+            assert quick == (params["sources"], params["archive"], params["as_json"])
+        else:
+            assert quick == (params["query"], params["archive"], params["limit"], params["as_json"])

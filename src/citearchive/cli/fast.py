@@ -45,7 +45,7 @@ def _parse(args: list[str]) -> tuple[str, Path, int, bool] | None:
                 i += 1
                 value = args[i]
             if name == "--limit":
-                if not value.isdigit() or int(value) < 1:
+                if not (value.isascii() and value.isdigit()) or int(value) < 1:
                     return None
                 limit = int(value)
             else:

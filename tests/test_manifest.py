@@ -112,6 +112,8 @@ def test_single_bracket_table_is_explained() -> None:
         ("concurrency = 4", "concurrency = 2.5", "must be a whole number, not 2.5"),
         ("host_delay = 0", "host_delay = -1", "must be between 0 and 3600, not -1.0"),
         ("number = 1", "number = 0", "must be from 1 to 100000"),
+        ('id = "fn2"', 'id = "日本"', "'日本' is not a valid id: an id is ASCII letters"),
+        ('id = "fn2"', 'id = "-x"', "starting with a letter or digit"),
     ],
 )
 def test_wrong_types(old: str, new: str, needle: str) -> None:

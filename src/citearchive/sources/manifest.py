@@ -267,7 +267,9 @@ class _Reader:
         if not ID_RE.match(value):
             raise self.fail(
                 table, i, "id",
-                f"'{value}' is not a valid id (letters, digits, '.', '_', '-'; no spaces)",
+                f"'{value}' is not a valid id: an id is ASCII letters and digits with '.', '_' "
+                "or '-' (no spaces), starting with a letter or digit, e.g. 'fn2' or "
+                "'kremlin-2024'",
             )  # fmt: skip
         return value
 

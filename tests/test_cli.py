@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,6 +161,7 @@ COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 @settings(max_examples=400)
 @given(st.lists(st.sampled_from(ARG_TOKENS) | st.text(max_size=5), max_size=7))
 @example(["q", "--limit", "²"])  # a digit to str.isdigit, not to int(): was a traceback
+@example(["q", "--limit", "9" * 5000])  # more digits than int() reads: was a traceback
 @example(["停戦", "--limit", "٣", "--archive=архив", "--json"])  # typer refuses "٣"
 def test_the_quick_paths_read_arguments_as_click_does(args: list[str]) -> None:
     """Whatever the quick paths of search and status accept, click reads the same way; the
@@ -178,3 +181,49 @@ def test_the_quick_paths_read_arguments_as_click_does(args: list[str]) -> None:
             assert quick == (params["sources"], params["archive"], params["as_json"])
         else:
             assert quick == (params["query"], params["archive"], params["limit"], params["as_json"])
+
+
+def _quick_main(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    """``citearchive ARGS`` through the console entry point, in a fresh interpreter that
+    prints afterwards whether typer was loaded."""
+    code = (
+        "import sys\nfrom citearchive.cli import fast\nsys.argv = ['citearchive', *sys.argv[1:]]\n"
+        "try:\n    fast.main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "sys.stderr.write(f'typer loaded: {\"typer\" in sys.modules}\\n')\nsys.exit(code)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code, *args], **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def test_status_and_search_take_the_quick_path_and_survive_a_closed_pipe(tmp_path: Path) -> None:
+    from citearchive.archive.store import Archive
+
+    Archive.open(tmp_path / "a").close()
+    sources, root = str(ROOT / "sources.toml"), str(tmp_path / "a")
+    for args in (["status", "-s", sources, "-a", root], ["search", "停戦", "-a", root],
+                 ["status", "-s", sources, "-a", root, "--json"]):  # fmt: skip
+        done = _quick_main(args, capture_output=True)
+        assert b"typer loaded: False" in done.stderr, (args, done.stderr)
+        assert done.returncode in (0, 1)
+        # the reader goes away at once (`citearchive status | head -0`): quiet, exit 1
+        with subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.close()"], stdin=subprocess.PIPE
+        ) as reader:
+            reader.wait()
+            closed = _quick_main(args, stdout=reader.stdin, stderr=subprocess.PIPE)
+        assert closed.returncode == 1, (args, closed.stderr)
+        assert b"Traceback" not in closed.stderr and b"BrokenPipe" not in closed.stderr
+    done = _quick_main(["status", "--help"], capture_output=True)
+    assert done.returncode == 0 and b"typer loaded: True" in done.stderr  # left to typer
+
+
+def test_the_quick_search_reports_errors_as_the_typer_command_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from citearchive.cli import fast
+
+    args = ["q", "-a", str(tmp_path / "no\x1b[2Jsuch")]  # an escape code in the path
+    code = fast.search(args)
+    quick = capsys.readouterr()
+    result = runner.invoke(app, ["search", *args])
+    assert code == result.exit_code == 2
+    assert quick.err == result.stderr and "\x1b" not in quick.err and "no[2Jsuch" in quick.err

@@ -3,15 +3,17 @@
 Loading typer (with click and pydantic) and rich takes most of a second on a busy machine,
 many times what a search or a status costs. So ``main`` answers a plain ``citearchive search
 QUERY [-a ARCHIVE] [--limit N] [--json]`` itself, with the standard library and the search
-modules only, and a plain ``citearchive status [-s SOURCES] [-a ARCHIVE] [--json]`` with
-the modules it reads (rich for its table only), printing exactly what the typer commands
-print; anything else (``--help``, an unknown option, a bad value, every other command) goes
-to the typer app.
+modules only, and a plain ``citearchive status [-s SOURCES] [-a ARCHIVE] [--json]`` with the
+modules it reads (httpx, which the sources.toml parser needs, brings rich too). Both print
+exactly what the typer commands print (errors and tables through :mod:`.render`, as theirs);
+anything else (``--help``, an unknown option, a bad value, every other command) goes to the
+typer app.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +24,18 @@ def main() -> None:
     argv = sys.argv[1:]
     quick = QUICK.get(argv[0]) if argv else None
     if quick is not None:
-        code = quick(argv[1:])
+        try:
+            code = quick(argv[1:])
+            if code is not None:
+                sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        except BrokenPipeError:  # `citearchive status | head`: quietly, as click does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except KeyboardInterrupt:  # while printing: as the typer commands say it
+            from .render import INTERRUPTED
+
+            sys.stderr.write(INTERRUPTED + "\n")
+            sys.exit(130)
         if code is not None:
             sys.exit(code)
     from .app import app
@@ -45,8 +58,9 @@ def _parse(args: list[str]) -> tuple[str, Path, int, bool] | None:
                 i += 1
                 value = args[i]
             if name == "--limit":
-                if not (value.isascii() and value.isdigit()) or int(value) < 1:
-                    return None
+                digits = value.isascii() and value.isdigit() and len(value) < 19
+                if not digits or int(value) < 1:
+                    return None  # typer says what is wrong ("²", 5,000 digits, 0)
                 limit = int(value)
             else:
                 archive = Path(value)
@@ -77,8 +91,9 @@ def search(args: list[str]) -> int | None:
     try:
         conn = connect(archive)
     except CitearchiveError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return exc.exit_code
+        from .render import console, report_error
+
+        return report_error(exc, console(stderr=True))
     try:
         hits = run_search(conn, query, limit=limit)
     finally:

@@ -65,8 +65,8 @@ CHROMIUM_FLAGS = [
     "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication,"
     "SpareRendererForSitePerProcess,WebUIOmniboxPopup,WebUIOmniboxAimPopup",
     # The network service in the browser process, not a utility process of its own: one
-    # process fewer, ~15-25 MB less PSS with one page open, ~5-10% less CPU a capture
-    # (browser_bench.py). A crash in it is the browser's, which the pool already restarts.
+    # process fewer, 15-25 MB less PSS with one page open (less with two), ~5-10% less CPU
+    # a capture (browser_bench.py). A crash in it is the browser's, which the pool restarts.
     "--enable-features=NetworkServiceInProcess2",
     "--lang=en-US",
 ]

@@ -43,36 +43,54 @@ def main() -> None:
     app(prog_name="citearchive")
 
 
-def _parse(args: list[str]) -> tuple[str, Path, int, bool] | None:
-    """(query, archive, limit, as_json), or None when the typer command should answer."""
-    query: str | None = None
-    archive, limit, as_json = Path("archive"), 20, False
+def _read(args: list[str], valued: dict[str, str]) -> tuple[dict[str, str], list[str], bool] | None:
+    """The values of the options ``valued`` names (each spelling -> the option's name), the
+    positional arguments and whether ``--json`` was given, read as click reads them; None for
+    anything else (``--help``, an unknown option, an option without its value): typer
+    answers those. ``--name=value`` is read for long names only (click reads ``-a=x`` as the
+    value "=x")."""
+    values: dict[str, str] = {}
+    positional: list[str] = []
+    as_json = False
     i = 0
     while i < len(args):
         arg = args[i]
         name, eq, value = arg.partition("=")
         if arg == "--json":
             as_json = True
-        elif _valued(name, eq, ("-a", "--archive", "--limit")) and (eq or i + 1 < len(args)):
+        elif arg == "--":
+            positional += args[i + 1 :]
+            break
+        elif name in valued and (not eq or name.startswith("--")):
             if not eq:
+                if i + 1 == len(args):
+                    return None
                 i += 1
                 value = args[i]
-            if name == "--limit":
-                digits = value.isascii() and value.isdigit() and len(value) < 19
-                if not digits or int(value) < 1:
-                    return None  # typer says what is wrong ("²", 5,000 digits, 0)
-                limit = int(value)
-            else:
-                archive = Path(value)
-        elif arg == "--" and query is None and i + 2 == len(args):
-            query = args[i + 1]
-            i += 1
-        elif arg.startswith("-") or query is not None:
-            return None  # --help, an unknown option, a second argument: typer says it
+            values[valued[name]] = value
+        elif arg.startswith("-"):
+            return None
         else:
-            query = arg
+            positional.append(arg)
         i += 1
-    return None if query is None else (query, archive, limit, as_json)
+    return values, positional, as_json
+
+
+def _parse(args: list[str]) -> tuple[str, Path, int, bool] | None:
+    """(query, archive, limit, as_json), or None when the typer command should answer."""
+    read = _read(args, {"-a": "archive", "--archive": "archive", "--limit": "limit"})
+    if read is None or len(read[1]) != 1:
+        return None  # a usage error, help, no query or two: typer says it
+    values, (query,), as_json = read
+    limit = values.get("limit", "20")
+    digits = limit.isascii() and limit.isdigit() and len(limit) < 19
+    if not digits or int(limit) < 1:
+        return None  # typer says what is wrong ("²", 5,000 digits, 0)
+    return query, Path(values.get("archive", "archive")), int(limit), as_json
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
 def search(args: list[str]) -> int | None:
@@ -100,7 +118,7 @@ def search(args: list[str]) -> int | None:
         conn.close()
     out = sys.stdout
     if as_json:
-        out.write(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=2) + "\n")
+        _print_json([h.to_dict() for h in hits])
         return 0
     bold, reset = (BOLD, RESET) if out.isatty() else ("", "")
     for h in hits:
@@ -110,35 +128,18 @@ def search(args: list[str]) -> int | None:
     return 0 if hits else 1
 
 
-def _valued(name: str, eq: str, names: tuple[str, ...]) -> bool:
-    """Whether ``name`` is one of ``names``, options that take a value: ``--name=value`` is
-    read only for long names (click reads ``-a=x`` as the value "=x": typer answers it)."""
-    return name in names and (not eq or name.startswith("--"))
-
-
 def _parse_status(args: list[str]) -> tuple[Path, Path, bool] | None:
     """(sources, archive, as_json), or None when the typer command should answer."""
-    sources, archive, as_json = Path("sources.toml"), Path("archive"), False
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, value = arg.partition("=")
-        if arg == "--json":
-            as_json = True
-        elif _valued(name, eq, ("-s", "--sources", "-a", "--archive")) and (
-            eq or i + 1 < len(args)
-        ):
-            if not eq:
-                i += 1
-                value = args[i]
-            if name in ("-s", "--sources"):
-                sources = Path(value)
-            else:
-                archive = Path(value)
-        else:
-            return None  # --help, an unknown option, an argument: typer says it
-        i += 1
-    return sources, archive, as_json
+    names = {"-s": "sources", "--sources": "sources", "-a": "archive", "--archive": "archive"}
+    read = _read(args, names)
+    if read is None or read[1]:
+        return None  # a usage error, help, an argument: typer says it
+    values, _, as_json = read
+    return (
+        Path(values.get("sources", "sources.toml")),
+        Path(values.get("archive", "archive")),
+        as_json,
+    )
 
 
 def status(args: list[str]) -> int | None:
@@ -147,10 +148,7 @@ def status(args: list[str]) -> int | None:
     if parsed is None:
         return None
     sources, archive, as_json = parsed
-    import sqlite3
-
     from ..archive.searchindex import connect
-    from ..errors import CitearchiveError
     from ..sources.manifest import load_manifest
     from ..verify.status import source_status
 
@@ -158,7 +156,7 @@ def status(args: list[str]) -> int | None:
         manifest = load_manifest(sources)
         connect(archive).close()  # a mistyped --archive is an error, not news
         rows = source_status(manifest, archive)
-    except (CitearchiveError, KeyboardInterrupt, OSError, sqlite3.OperationalError) as exc:
+    except Exception as exc:  # (Ctrl-C is main's) what report_error does not know, raises
         from .render import console, report_error
 
         code = report_error(exc, console(stderr=True))
@@ -166,8 +164,7 @@ def status(args: list[str]) -> int | None:
             raise
         return code
     if as_json:
-        data = [r.to_dict() for r in rows]
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        _print_json([r.to_dict() for r in rows])
         return 0
     from .render import console, status_table
 
